@@ -1,0 +1,2 @@
+-- Every existing job got the default priority.
+SELECT COUNT(*) = 0 FROM jobs WHERE priority IS NULL
