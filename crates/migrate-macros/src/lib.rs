@@ -76,9 +76,7 @@ pub fn embed_migrations(input: TokenStream) -> TokenStream {
         };
         items.push_str(&format!("({name:?}, ::core::include_str!({path:?})),"));
     }
-    format!(
-        "::engine_ops_migrate::EmbeddedMigrations::new({relative:?}, &[{items}])"
-    )
-    .parse()
-    .unwrap_or_else(|_| error("embed_migrations!: internal error building the expansion"))
+    format!("::engine_ops_migrate::EmbeddedMigrations::new({relative:?}, &[{items}])")
+        .parse()
+        .unwrap_or_else(|_| error("embed_migrations!: internal error building the expansion"))
 }

@@ -55,7 +55,10 @@ mod tests {
         assert_eq!(checksum(&normalize(crlf)), expected);
         assert_eq!(checksum(&normalize(bom_crlf)), expected);
         assert_eq!(checksum(&normalize(cr)), expected);
-        assert_ne!(checksum(&normalize("CREATE TABLE t (id BIGINT);\n")), expected);
+        assert_ne!(
+            checksum(&normalize("CREATE TABLE t (id BIGINT);\n")),
+            expected
+        );
     }
 
     #[test]

@@ -29,13 +29,10 @@ fn fmt_list(items: &[(u64, String)]) -> String {
 }
 
 fn fmt_findings(items: &[LintFinding]) -> String {
-    items
-        .iter()
-        .map(|f| format!("\n  {f}"))
-        .collect::<String>()
+    items.iter().map(|f| format!("\n  {f}")).collect::<String>()
 }
 
-fn fmt_statement(s: &Option<FailedStatement>) -> String {
+fn fmt_statement(s: &Option<Box<FailedStatement>>) -> String {
     match s {
         Some(s) => format!(
             " at statement {} (line {}: `{}`)",
@@ -266,7 +263,7 @@ pub enum Error {
         /// Its file, or `code`.
         origin: String,
         /// The failed statement, for SQL migrations.
-        statement: Option<FailedStatement>,
+        statement: Option<Box<FailedStatement>>,
         /// Whether the failure is recorded in the ledger (no transaction); otherwise it was
         /// rolled back and left no trace.
         recorded_as_failed: bool,

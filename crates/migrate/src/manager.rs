@@ -75,7 +75,7 @@ pub enum DownTarget {
 
 /// A migration step that failed, before it is turned into an [`Error`].
 struct StepFailure {
-    statement: Option<FailedStatement>,
+    statement: Option<Box<FailedStatement>>,
     lock_timeout: bool,
     source: BoxError,
 }
@@ -258,7 +258,8 @@ impl MigrationManager {
     }
 
     fn pause(&self, attempt: u32) -> Duration {
-        (self.retry_pause * 2u32.saturating_pow(attempt.saturating_sub(1))).min(Duration::from_secs(10))
+        (self.retry_pause * 2u32.saturating_pow(attempt.saturating_sub(1)))
+            .min(Duration::from_secs(10))
     }
 
     // ----- up ---------------------------------------------------------------------------
@@ -274,7 +275,9 @@ impl MigrationManager {
     pub async fn up(&self, db: &mut Database, options: &UpOptions) -> Result<UpReport, Error> {
         if options.dry_run {
             let ledger = db.read_ledger(&self.table).await?;
-            return self.up_planned(db.dialect(), &ledger, options).map(|(report, _)| report);
+            return self
+                .up_planned(db.dialect(), &ledger, options)
+                .map(|(report, _)| report);
         }
         db.lock(&self.table, self.lock_timeout).await?;
         let result = self.up_locked(db, options).await;
@@ -383,7 +386,10 @@ impl MigrationManager {
                     Direction::Up => scripts.up.as_str(),
                     Direction::Down => scripts.down.as_deref().unwrap_or_default(),
                 };
-                for (i, s) in split_statements(script, db.dialect()).into_iter().enumerate() {
+                for (i, s) in split_statements(script, db.dialect())
+                    .into_iter()
+                    .enumerate()
+                {
                     let mut attempt = 1;
                     loop {
                         match db.execute(s.text).await {
@@ -391,17 +397,22 @@ impl MigrationManager {
                             Err(e) => {
                                 let lock_timeout = db.is_lock_timeout(&e);
                                 if lock_timeout && retry_statements && attempt < self.ddl_attempts {
-                                    tracing::warn!(version = m.version, line = s.line, attempt, "statement waited too long for a lock; retrying");
+                                    tracing::warn!(
+                                        version = m.version,
+                                        line = s.line,
+                                        attempt,
+                                        "statement waited too long for a lock; retrying"
+                                    );
                                     tokio::time::sleep(self.pause(attempt)).await;
                                     attempt += 1;
                                     continue;
                                 }
                                 return Err(StepFailure {
-                                    statement: Some(FailedStatement {
+                                    statement: Some(Box::new(FailedStatement {
                                         index: i + 1,
                                         line: s.line,
                                         excerpt: excerpt(s.text),
-                                    }),
+                                    })),
                                     lock_timeout,
                                     source: Box::new(e),
                                 });
@@ -428,7 +439,12 @@ impl MigrationManager {
     }
 
     /// Runs the validate step; `Ok(None)` when it passed, `Ok(Some(detail))` when not.
-    async fn validate(&self, db: &mut Database, m: &Migration, direction: Direction) -> Option<String> {
+    async fn validate(
+        &self,
+        db: &mut Database,
+        m: &Migration,
+        direction: Direction,
+    ) -> Option<String> {
         let outcome = match (&m.body, direction) {
             (Body::Sql(scripts), Direction::Up) => match &scripts.validate {
                 Some(query) => db
@@ -444,7 +460,14 @@ impl MigrationManager {
         };
         let what = match &m.body {
             Body::Sql(_) => format!("{}_{}.validate.sql", m.version, m.name),
-            Body::Code(_) => format!("validate_{}", if direction == Direction::Up { "up" } else { "down" }),
+            Body::Code(_) => format!(
+                "validate_{}",
+                if direction == Direction::Up {
+                    "up"
+                } else {
+                    "down"
+                }
+            ),
         };
         match outcome {
             Ok(true) => None,
@@ -518,7 +541,11 @@ impl MigrationManager {
                 if let Err(failure) = ran {
                     db.rollback().await;
                     if failure.lock_timeout && attempt < self.ddl_attempts {
-                        tracing::warn!(version = m.version, attempt, "migration waited too long for a lock; rolled back, retrying");
+                        tracing::warn!(
+                            version = m.version,
+                            attempt,
+                            "migration waited too long for a lock; rolled back, retrying"
+                        );
                         tokio::time::sleep(self.pause(attempt)).await;
                         attempt += 1;
                         continue;
@@ -537,13 +564,20 @@ impl MigrationManager {
                     });
                 }
                 let recorded = async {
-                    db.insert_row(&self.table, &row(millis(started.elapsed()), true)).await?;
+                    db.insert_row(&self.table, &row(millis(started.elapsed()), true))
+                        .await?;
                     db.commit().await
                 }
                 .await;
                 if let Err(e) = recorded {
                     db.rollback().await;
-                    return Err(Self::failed(m, Direction::Up, Self::database_failure(e), false, completed));
+                    return Err(Self::failed(
+                        m,
+                        Direction::Up,
+                        Self::database_failure(e),
+                        false,
+                        completed,
+                    ));
                 }
                 return Ok(step(attempt));
             }
@@ -552,17 +586,25 @@ impl MigrationManager {
         // No transaction: record first, so a crash or failure leaves a trace.
         db.insert_row(&self.table, &row(0, false))
             .await
-            .map_err(Error::db(format!("recording migration {} in the ledger", m.version)))?;
+            .map_err(Error::db(format!(
+                "recording migration {} in the ledger",
+                m.version
+            )))?;
         if let Err(failure) = self.run_body(db, m, Direction::Up, true).await {
-            self.record_failure(db, m.version, &failure.source.to_string()).await;
+            self.record_failure(db, m.version, &failure.source.to_string())
+                .await;
             return Err(Self::failed(m, Direction::Up, failure, true, completed));
         }
         if let Some(detail) = self.validate(db, m, Direction::Up).await {
-            let undone = m.is_reversible() && self.run_body(db, m, Direction::Down, true).await.is_ok();
+            let undone =
+                m.is_reversible() && self.run_body(db, m, Direction::Down, true).await.is_ok();
             if undone {
                 db.delete_row(&self.table, m.version)
                     .await
-                    .map_err(Error::db(format!("removing migration {} from the ledger", m.version)))?;
+                    .map_err(Error::db(format!(
+                        "removing migration {} from the ledger",
+                        m.version
+                    )))?;
             } else {
                 self.record_failure(db, m.version, &detail).await;
             }
@@ -575,9 +617,18 @@ impl MigrationManager {
                 completed,
             });
         }
-        db.update_row(&self.table, m.version, true, millis(started.elapsed()), None)
-            .await
-            .map_err(Error::db(format!("marking migration {} completed", m.version)))?;
+        db.update_row(
+            &self.table,
+            m.version,
+            true,
+            millis(started.elapsed()),
+            None,
+        )
+        .await
+        .map_err(Error::db(format!(
+            "marking migration {} completed",
+            m.version
+        )))?;
         Ok(step(1))
     }
 
@@ -619,7 +670,12 @@ impl MigrationManager {
                         statements: m
                             .sql()
                             .and_then(|s| s.down.as_deref())
-                            .map(|down| split_statements(down, dialect).iter().map(|s| s.text.to_owned()).collect())
+                            .map(|down| {
+                                split_statements(down, dialect)
+                                    .iter()
+                                    .map(|s| s.text.to_owned())
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                     })
                     .collect(),
@@ -631,7 +687,11 @@ impl MigrationManager {
         result
     }
 
-    async fn down_locked(&self, db: &mut Database, target: DownTarget) -> Result<DownReport, Error> {
+    async fn down_locked(
+        &self,
+        db: &mut Database,
+        target: DownTarget,
+    ) -> Result<DownReport, Error> {
         let ledger = db.read_ledger(&self.table).await?;
         let analysis = Analysis::new(&self.migrations, &ledger);
         let run = plan_down(&analysis, &self.migrations, &ledger, target)?;
@@ -654,7 +714,12 @@ impl MigrationManager {
         Ok(report)
     }
 
-    async fn revert(&self, db: &mut Database, m: &Migration, completed: Vec<u64>) -> Result<(), Error> {
+    async fn revert(
+        &self,
+        db: &mut Database,
+        m: &Migration,
+        completed: Vec<u64>,
+    ) -> Result<(), Error> {
         if m.options.transactional && db.dialect().transactional_ddl() {
             let mut attempt = 1;
             loop {
@@ -690,21 +755,38 @@ impl MigrationManager {
                 .await;
                 if let Err(e) = recorded {
                     db.rollback().await;
-                    return Err(Self::failed(m, Direction::Down, Self::database_failure(e), false, completed));
+                    return Err(Self::failed(
+                        m,
+                        Direction::Down,
+                        Self::database_failure(e),
+                        false,
+                        completed,
+                    ));
                 }
                 return Ok(());
             }
         }
         // No transaction: mark the record incomplete first, so a failure leaves a trace.
-        db.update_row(&self.table, m.version, false, 0, Some("revert in progress".to_owned()))
-            .await
-            .map_err(Error::db(format!("marking migration {} as being reverted", m.version)))?;
+        db.update_row(
+            &self.table,
+            m.version,
+            false,
+            0,
+            Some("revert in progress".to_owned()),
+        )
+        .await
+        .map_err(Error::db(format!(
+            "marking migration {} as being reverted",
+            m.version
+        )))?;
         if let Err(failure) = self.run_body(db, m, Direction::Down, true).await {
-            self.record_failure(db, m.version, &format!("revert failed: {}", failure.source)).await;
+            self.record_failure(db, m.version, &format!("revert failed: {}", failure.source))
+                .await;
             return Err(Self::failed(m, Direction::Down, failure, true, completed));
         }
         if let Some(detail) = self.validate(db, m, Direction::Down).await {
-            self.record_failure(db, m.version, &format!("revert did not validate: {detail}")).await;
+            self.record_failure(db, m.version, &format!("revert did not validate: {detail}"))
+                .await;
             return Err(Error::Validation {
                 direction: Direction::Down,
                 version: m.version,
@@ -716,7 +798,10 @@ impl MigrationManager {
         }
         db.delete_row(&self.table, m.version)
             .await
-            .map_err(Error::db(format!("removing migration {} from the ledger", m.version)))
+            .map_err(Error::db(format!(
+                "removing migration {} from the ledger",
+                m.version
+            )))
     }
 
     // ----- status, verify ---------------------------------------------------------------
@@ -830,11 +915,17 @@ impl MigrationManager {
                     RepairAction::RemoveFailed { version, .. } => db
                         .delete_row(&self.table, *version)
                         .await
-                        .map_err(Error::db(format!("removing the failed record of {version}")))?,
-                    RepairAction::RealignChecksum { version, name, to, .. } => db
+                        .map_err(Error::db(format!(
+                            "removing the failed record of {version}"
+                        )))?,
+                    RepairAction::RealignChecksum {
+                        version, name, to, ..
+                    } => db
                         .set_checksum(&self.table, *version, name, to)
                         .await
-                        .map_err(Error::db(format!("recording the new checksum of {version}")))?,
+                        .map_err(Error::db(format!(
+                            "recording the new checksum of {version}"
+                        )))?,
                 }
             }
             Ok(RepairReport { dry_run, actions })
@@ -854,12 +945,17 @@ impl MigrationManager {
                 name: r.name.clone(),
             })
             .collect();
-        actions.extend(analysis.mismatched.iter().map(|(m, r)| RepairAction::RealignChecksum {
-            version: m.version,
-            name: m.name.clone(),
-            from: r.checksum.clone(),
-            to: m.checksum.clone(),
-        }));
+        actions.extend(
+            analysis
+                .mismatched
+                .iter()
+                .map(|(m, r)| RepairAction::RealignChecksum {
+                    version: m.version,
+                    name: m.name.clone(),
+                    from: r.checksum.clone(),
+                    to: m.checksum.clone(),
+                }),
+        );
         actions
     }
 
@@ -899,7 +995,10 @@ impl MigrationManager {
                 continue;
             }
             let Some(scripts) = m.sql() else {
-                problems.push(format!("version {} is a code migration here, a SQL file for sqlx-cli", row.version));
+                problems.push(format!(
+                    "version {} is a code migration here, a SQL file for sqlx-cli",
+                    row.version
+                ));
                 continue;
             };
             let normalized = crate::checksum::sqlx_checksum(&scripts.up);
@@ -911,7 +1010,9 @@ impl MigrationManager {
                 continue;
             }
             match ours.get(&row.version) {
-                Some(existing) if existing.checksum == m.checksum => report.already_present.push(row.version),
+                Some(existing) if existing.checksum == m.checksum => {
+                    report.already_present.push(row.version)
+                }
                 Some(_) => problems.push(format!(
                     "version {} is already in {} with another checksum",
                     row.version, self.table
@@ -927,7 +1028,8 @@ impl MigrationManager {
             db.begin().await?;
             for m in &to_import {
                 rank += 1;
-                db.adopt_row(&self.table, m.version, &m.name, &m.checksum, rank).await?;
+                db.adopt_row(&self.table, m.version, &m.name, &m.checksum, rank)
+                    .await?;
             }
             db.commit().await
         }
@@ -937,7 +1039,11 @@ impl MigrationManager {
             return Err(Error::db("importing the sqlx-cli ledger")(e));
         }
         report.imported = to_import.iter().map(|m| m.version).collect();
-        tracing::info!(imported = report.imported.len(), already = report.already_present.len(), "adopted the sqlx-cli ledger");
+        tracing::info!(
+            imported = report.imported.len(),
+            already = report.already_present.len(),
+            "adopted the sqlx-cli ledger"
+        );
         Ok(report)
     }
 
@@ -993,7 +1099,10 @@ mod tests {
 
     #[test]
     fn excerpts_are_one_short_line() {
-        assert_eq!(excerpt("CREATE TABLE t (\n    id INT\n)"), "CREATE TABLE t ( id INT )");
+        assert_eq!(
+            excerpt("CREATE TABLE t (\n    id INT\n)"),
+            "CREATE TABLE t ( id INT )"
+        );
         let long = "SELECT ".to_owned() + &"x, ".repeat(60);
         assert_eq!(excerpt(&long).chars().count(), 100);
         assert!(excerpt(&long).ends_with('…'));
@@ -1003,7 +1112,10 @@ mod tests {
     fn ledger_table_names_are_checked() {
         assert!(MigrationManager::empty().ledger_table("my_ledger").is_ok());
         for bad in ["", "1abc", "drop table x", "a;b", "a.b"] {
-            assert!(MigrationManager::empty().ledger_table(bad).is_err(), "{bad}");
+            assert!(
+                MigrationManager::empty().ledger_table(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

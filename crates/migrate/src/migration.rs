@@ -41,7 +41,9 @@ impl std::str::FromStr for Phase {
         match s.to_ascii_lowercase().as_str() {
             "expand" => Ok(Self::Expand),
             "contract" => Ok(Self::Contract),
-            other => Err(format!("unknown phase `{other}`: use `expand` or `contract`")),
+            other => Err(format!(
+                "unknown phase `{other}`: use `expand` or `contract`"
+            )),
         }
     }
 }

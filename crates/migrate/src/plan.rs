@@ -218,7 +218,10 @@ pub(crate) fn plan_up<'a>(
     // Contract runs after the deploy: an expand step still pending before the contract
     // steps means the expand phase was skipped.
     if options.phase == Some(Phase::Contract)
-        && let Some(m) = plan.run.first().filter(|m| m.options.phase == Phase::Expand)
+        && let Some(m) = plan
+            .run
+            .first()
+            .filter(|m| m.options.phase == Phase::Expand)
     {
         return Err(Error::ExpandPending {
             version: m.version,
@@ -255,7 +258,10 @@ pub(crate) fn plan_down<'a>(
             {
                 return Err(Error::UnknownVersion { version });
             }
-            applied.into_iter().filter(|r| r.version > version).collect()
+            applied
+                .into_iter()
+                .filter(|r| r.version > version)
+                .collect()
         }
     };
     let mut run = Vec::with_capacity(chosen.len());
@@ -329,7 +335,10 @@ mod tests {
     }
 
     fn expand(versions: &[u64]) -> Vec<Migration> {
-        versions.iter().map(|&v| mig(v, Phase::Expand, true)).collect()
+        versions
+            .iter()
+            .map(|&v| mig(v, Phase::Expand, true))
+            .collect()
     }
 
     #[test]

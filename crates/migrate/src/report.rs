@@ -450,7 +450,10 @@ mod tests {
             format_rfc3339(1_795_696_496_789_000),
             "2026-11-26T12:34:56.789Z"
         );
-        assert_eq!(format_rfc3339(951_782_400_000_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339(951_782_400_000_000),
+            "2000-02-29T00:00:00.000Z"
+        );
         assert_eq!(
             utc_timestamp_version(UNIX_EPOCH + Duration::from_secs(1_795_696_496)),
             20261126123456

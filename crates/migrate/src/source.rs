@@ -397,7 +397,10 @@ mod tests {
     #[test]
     fn parses_sqlx_layouts() {
         let p = parse_file_name("001_create_users.up.sql").unwrap().unwrap();
-        assert_eq!((p.version, p.name.as_str(), p.kind), (1, "create_users", FileKind::Up));
+        assert_eq!(
+            (p.version, p.name.as_str(), p.kind),
+            (1, "create_users", FileKind::Up)
+        );
         let p = parse_file_name("20261126120000_add-index.down.sql")
             .unwrap()
             .unwrap();
@@ -444,7 +447,10 @@ mod tests {
     #[test]
     fn rejects_duplicates_orphans_and_mismatched_pairs() {
         let dup = assemble(vec![file("001_a.up.sql", ""), file("001_b.up.sql", "")]);
-        assert!(matches!(dup, Err(Error::DuplicateVersion { version: 1, .. })));
+        assert!(matches!(
+            dup,
+            Err(Error::DuplicateVersion { version: 1, .. })
+        ));
         let simple_and_up = assemble(vec![file("001_a.sql", ""), file("001_a.up.sql", "")]);
         assert!(matches!(simple_and_up, Err(Error::DuplicateVersion { .. })));
         let orphan = assemble(vec![file("003_c.down.sql", "")]);
@@ -462,7 +468,10 @@ mod tests {
                 "001_a.up.sql",
                 "-- engine-ops: no-transaction, contract\nDROP INDEX CONCURRENTLY x;",
             ),
-            file("002_b.up.sql", "-- no-transaction\nCREATE INDEX CONCURRENTLY y ON t (c);"),
+            file(
+                "002_b.up.sql",
+                "-- no-transaction\nCREATE INDEX CONCURRENTLY y ON t (c);",
+            ),
             file("003_c.up.sql", "CREATE TABLE t (id INT);"),
         ])
         .unwrap();
@@ -471,8 +480,14 @@ mod tests {
         assert!(!ms[1].options.transactional);
         assert_eq!(ms[1].options.phase, Phase::Expand);
         assert!(ms[2].options.transactional);
-        let unknown = assemble(vec![file("001_a.up.sql", "-- engine-ops: contrat\nSELECT 1;")]);
-        assert!(matches!(unknown, Err(Error::InvalidDirective { line: 1, .. })));
+        let unknown = assemble(vec![file(
+            "001_a.up.sql",
+            "-- engine-ops: contrat\nSELECT 1;",
+        )]);
+        assert!(matches!(
+            unknown,
+            Err(Error::InvalidDirective { line: 1, .. })
+        ));
         let late = assemble(vec![file(
             "001_a.up.sql",
             "SELECT 1;\n-- engine-ops: contract\n",
@@ -514,7 +529,11 @@ mod tests {
             return None;
         }
         let version: u64 = number.parse().ok().filter(|v| *v <= i64::MAX as u64)?;
-        if rest.is_empty() || !rest.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        if rest.is_empty()
+            || !rest
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
             return None;
         }
         Some(Some((version, rest.to_owned(), kind)))

@@ -249,7 +249,7 @@ impl Database {
             )
         })?;
         let bad = |e: sqlx::Error| unsupported(url, e.to_string());
-        let conn = match dialect {
+        let (conn, lock_path): (AnyConn, Option<std::path::PathBuf>) = match dialect {
             #[cfg(feature = "sqlite")]
             Dialect::Sqlite => {
                 let url_for_sqlx = url.replacen("sqlite://", "sqlite:", 1);
@@ -261,12 +261,7 @@ impl Database {
                     .disable_statement_logging();
                 let lock_path = sqlite::lock_path(&options);
                 let conn = connect_within(url, options.connect()).await?;
-                return Ok(Self {
-                    conn: AnyConn::Sqlite(conn),
-                    url: redact(url),
-                    held: Held::None,
-                    lock_path,
-                });
+                (AnyConn::Sqlite(conn), lock_path)
             }
             #[cfg(feature = "postgres")]
             Dialect::Postgres => {
@@ -274,7 +269,10 @@ impl Database {
                 let options = options
                     .application_name("engine-ops-migrate")
                     .disable_statement_logging();
-                AnyConn::Postgres(connect_within(url, options.connect()).await?)
+                (
+                    AnyConn::Postgres(connect_within(url, options.connect()).await?),
+                    None,
+                )
             }
             #[cfg(feature = "mysql")]
             Dialect::MySql => {
@@ -286,7 +284,7 @@ impl Database {
                 mysql::prepare_session(&mut conn)
                     .await
                     .map_err(Error::db("preparing the MySQL session"))?;
-                AnyConn::MySql(conn)
+                (AnyConn::MySql(conn), None)
             }
             #[allow(unreachable_patterns)]
             other => {
@@ -303,12 +301,14 @@ impl Database {
                 ));
             }
         };
+        #[cfg(not(feature = "sqlite"))]
+        let _ = lock_path;
         Ok(Self {
             conn,
             url: redact(url),
             held: Held::None,
             #[cfg(feature = "sqlite")]
-            lock_path: None,
+            lock_path,
         })
     }
 
@@ -360,15 +360,25 @@ impl Database {
         self.held = match &mut self.conn {
             #[cfg(feature = "sqlite")]
             AnyConn::Sqlite(_) => match &self.lock_path {
-                Some(path) => Held::File(sqlite::lock_file(path, timeout).await?.ok_or_else(timed_out)?),
+                Some(path) => Held::File(
+                    sqlite::lock_file(path, timeout)
+                        .await?
+                        .ok_or_else(timed_out)?,
+                ),
                 None => Held::None,
             },
             #[cfg(feature = "postgres")]
-            AnyConn::Postgres(c) => {
-                Held::Advisory(postgres::lock(c, table, timeout).await?.ok_or_else(timed_out)?)
-            }
+            AnyConn::Postgres(c) => Held::Advisory(
+                postgres::lock(c, table, timeout)
+                    .await?
+                    .ok_or_else(timed_out)?,
+            ),
             #[cfg(feature = "mysql")]
-            AnyConn::MySql(c) => Held::Named(mysql::lock(c, table, timeout).await?.ok_or_else(timed_out)?),
+            AnyConn::MySql(c) => Held::Named(
+                mysql::lock(c, table, timeout)
+                    .await?
+                    .ok_or_else(timed_out)?,
+            ),
         };
         tracing::debug!(table, waited = ?started.elapsed(), "migration lock taken");
         Ok(())
@@ -402,7 +412,10 @@ impl Database {
             #[cfg(feature = "mysql")]
             AnyConn::MySql(c) => mysql::set_lock_timeout(c, timeout).await,
             #[allow(unreachable_patterns)]
-            _ => Ok(()),
+            _ => {
+                let _ = timeout;
+                Ok(())
+            }
         }
     }
 
@@ -416,7 +429,9 @@ impl Database {
             // lock_not_available
             Dialect::Postgres => code.as_deref() == Some("55P03"),
             // ER_LOCK_WAIT_TIMEOUT
-            Dialect::MySql => code.as_deref() == Some("HY000") && db.message().contains("Lock wait timeout"),
+            Dialect::MySql => {
+                code.as_deref() == Some("HY000") && db.message().contains("Lock wait timeout")
+            }
             Dialect::Sqlite => false,
         }
     }
@@ -669,8 +684,15 @@ impl Database {
     }
 
     /// Deletes a ledger row.
-    pub(crate) async fn delete_row(&mut self, table: &str, version: u64) -> Result<(), sqlx::Error> {
-        let sql = AssertSqlSafe(format!("DELETE FROM {table} WHERE version = {}", self.ph(1)));
+    pub(crate) async fn delete_row(
+        &mut self,
+        table: &str,
+        version: u64,
+    ) -> Result<(), sqlx::Error> {
+        let sql = AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE version = {}",
+            self.ph(1)
+        ));
         dispatch!(&mut self.conn, c => sqlx::query(sql)
             .bind(version as i64)
             .execute(&mut *c)
@@ -683,10 +705,15 @@ impl Database {
     /// sqlx-cli's ledger rows, or `None` when it has none.
     pub(crate) async fn read_sqlx_ledger(&mut self) -> Result<Option<Vec<SqlxRow>>, Error> {
         let context = "reading the sqlx-cli ledger _sqlx_migrations";
-        if !self.table_exists("_sqlx_migrations").await.map_err(Error::db(context))? {
+        if !self
+            .table_exists("_sqlx_migrations")
+            .await
+            .map_err(Error::db(context))?
+        {
             return Ok(None);
         }
-        let sql = "SELECT version, description, success, checksum FROM _sqlx_migrations ORDER BY version";
+        let sql =
+            "SELECT version, description, success, checksum FROM _sqlx_migrations ORDER BY version";
         let rows: Result<Vec<SqlxRow>, sqlx::Error> = dispatch!(&mut self.conn, c => async {
             let rows = sqlx::query(sql).fetch_all(&mut *c).await?;
             rows.iter()

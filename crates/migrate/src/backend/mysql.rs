@@ -46,7 +46,10 @@ pub(super) async fn lock(
         .map_err(Error::db(context))?;
     let digest = Sha256::digest(format!("{}\0{table}", db.unwrap_or_default()));
     // Lock names are limited to 64 characters.
-    let name = format!("engine-ops-migrate:{}", &crate::checksum::hex(&digest)[..40]);
+    let name = format!(
+        "engine-ops-migrate:{}",
+        &crate::checksum::hex(&digest)[..40]
+    );
     let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
         .bind(&name)
         .bind(timeout.as_secs_f64())

@@ -5,6 +5,9 @@
 //! result, so `--format json` output can be piped to a parser. Exit codes: 0 success, 1 a
 //! failed migration or verification, 2 bad usage or bad input.
 
+// A command-line tool writes to its terminal: results on stdout, errors on stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod cli;
 mod output;
 
@@ -168,8 +171,11 @@ async fn down(cli: &Cli, target: DownTarget, dry_run: bool) -> Result<Outcome, F
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if cli.quiet { "warn" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("engine_ops_migrate={default_level},migrate={default_level}")));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "engine_ops_migrate={default_level},migrate={default_level}"
+        ))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -178,7 +184,10 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

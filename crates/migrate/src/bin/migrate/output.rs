@@ -14,7 +14,11 @@ fn planned(out: &mut String, steps: &[PlannedStep]) {
             s.version,
             s.name,
             s.phase,
-            if s.transactional { "in a transaction" } else { "no transaction" }
+            if s.transactional {
+                "in a transaction"
+            } else {
+                "no transaction"
+            }
         );
         for statement in &s.statements {
             let _ = writeln!(out, "      {};", statement.replace('\n', "\n      "));
@@ -28,7 +32,11 @@ pub(crate) fn up(r: &UpReport) -> String {
         if r.planned.is_empty() {
             out.push_str("Dry run: nothing to apply.\n");
         } else {
-            let _ = writeln!(out, "Dry run: would apply {} migration(s):", r.planned.len());
+            let _ = writeln!(
+                out,
+                "Dry run: would apply {} migration(s):",
+                r.planned.len()
+            );
             planned(&mut out, &r.planned);
         }
     } else if r.applied.is_empty() {
@@ -41,7 +49,11 @@ pub(crate) fn up(r: &UpReport) -> String {
             } else {
                 String::new()
             };
-            let _ = writeln!(out, "  {} {} [{}] {} ms{retried}", s.version, s.name, s.phase, s.duration_ms);
+            let _ = writeln!(
+                out,
+                "  {} {} [{}] {} ms{retried}",
+                s.version, s.name, s.phase, s.duration_ms
+            );
         }
     }
     if !r.held_back.is_empty() {
@@ -59,7 +71,11 @@ pub(crate) fn up(r: &UpReport) -> String {
 pub(crate) fn down(r: &DownReport) -> String {
     let mut out = String::new();
     if r.dry_run {
-        let _ = writeln!(out, "Dry run: would revert {} migration(s):", r.planned.len());
+        let _ = writeln!(
+            out,
+            "Dry run: would revert {} migration(s):",
+            r.planned.len()
+        );
         planned(&mut out, &r.planned);
     } else if r.reverted.is_empty() {
         out.push_str("Nothing to revert.\n");
