@@ -155,13 +155,15 @@ pub enum Error {
     },
     /// `down` over a migration without a down step.
     #[error(
-        "migration {version} ({name}) has no down step, so it cannot be reverted; nothing was reverted. Add a {version}_{name}.down.sql, or revert by hand"
+        "migration {version} ({name}) has no down step, so it cannot be reverted; nothing was reverted. To make it reversible, {fix}"
     )]
     Irreversible {
         /// Its version.
         version: u64,
         /// Its name.
         name: String,
+        /// How to add a down step.
+        fix: String,
     },
     /// A `BEGIN`/`COMMIT` inside a migration that runs in a transaction.
     #[error(

@@ -285,9 +285,29 @@ pub(crate) fn plan_down<'a>(
         return Err(Error::MissingSource { missing });
     }
     if let Some(m) = run.iter().find(|m| !m.is_reversible()) {
+        let fix = match &m.path {
+            Some(up) => {
+                let file = up.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+                let down = file
+                    .strip_suffix(".up.sql")
+                    .or_else(|| file.strip_suffix(".sql"))
+                    .unwrap_or(file);
+                let hint = if file.ends_with(".up.sql") {
+                    String::new()
+                } else {
+                    format!(" (and rename {file} to {down}.up.sql)")
+                };
+                format!(
+                    "add {}{hint}",
+                    up.with_file_name(format!("{down}.down.sql")).display()
+                )
+            }
+            None => "implement `down` and return true from `reversible()`".to_owned(),
+        };
         return Err(Error::Irreversible {
             version: m.version,
             name: m.name.clone(),
+            fix,
         });
     }
     Ok(run)
