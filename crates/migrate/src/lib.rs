@@ -98,11 +98,21 @@ pub use sqlx;
 /// checked by the same code as at run time ([`MigrationManager::embedded`]), so an embedded
 /// migration and the same file read from disk have the same checksum.
 ///
-/// ```ignore
-/// let manager = MigrationManager::embedded(engine_ops_migrate::embed_migrations!("migrations"))?;
+/// ```
+/// use engine_ops_migrate::{MigrationManager, embed_migrations};
+///
+/// // The path is relative to the Cargo.toml of the crate that calls the macro.
+/// let manager = MigrationManager::embedded(embed_migrations!("../../schemas/migrations"))?;
+/// assert!(!manager.migrations().is_empty());
+/// # Ok::<(), engine_ops_migrate::Error>(())
 /// ```
 #[cfg(feature = "embed")]
 pub use engine_ops_migrate_macros::embed_migrations;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// The SQL dialect of a database backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -138,7 +148,7 @@ impl Dialect {
 
 impl std::fmt::Display for Dialect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::Sqlite => "SQLite",
             Self::Postgres => "PostgreSQL",
             Self::MySql => "MySQL",

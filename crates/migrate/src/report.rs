@@ -151,7 +151,7 @@ pub enum MigrationState {
 
 impl fmt::Display for MigrationState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::Applied => "applied",
             Self::Pending => "pending",
             Self::ChecksumMismatch => "CHECKSUM MISMATCH",

@@ -113,8 +113,11 @@ pub(crate) struct UpArgs {
 }
 
 /// Arguments of `down`.
+// The group holds N and --to only: a struct-level `#[group]` would also put --dry-run in it,
+// which made `down 1 --dry-run` a usage error.
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false, id = "how_far")]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("how_far").required(true).multiple(false)))]
 pub(crate) struct DownArgs {
     /// How many migrations to revert.
     #[arg(group = "how_far")]
