@@ -191,11 +191,10 @@ fn status_10000(c: &mut Criterion) {
         let db = rt.block_on(async {
             let url = target.fresh().await;
             let mut db = Database::connect(&url).await.unwrap();
-            // Create the ledger through an empty run, then record every migration in bulk.
-            let empty = MigrationManager::empty();
-            empty.up(&mut db, &UpOptions::default()).await.unwrap();
+            // Apply the first migration (creating the ledger), then record the rest in bulk.
+            manager.up(&mut db, &UpOptions::default().target(1)).await.unwrap();
             let mut sql = String::from("BEGIN;");
-            for (rank, m) in manager.migrations().iter().enumerate() {
+            for (rank, m) in manager.migrations().iter().enumerate().skip(1) {
                 let now = if name == "sqlite" { "strftime('%Y-%m-%d %H:%M:%f','now')" } else { "now()" };
                 sql.push_str(&format!(
                     "INSERT INTO engine_ops_migrations (version, name, checksum, applied_at, execution_ms, completed, installed_rank) VALUES ({}, '{}', '{}', {now}, 1, TRUE, {});",

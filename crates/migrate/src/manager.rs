@@ -346,7 +346,7 @@ impl MigrationManager {
     }
 
     async fn up_locked(&self, db: &mut Database, options: &UpOptions) -> Result<UpReport, Error> {
-        db.ensure_ledger(&self.table).await?;
+        // Plan (and refuse bad input) before writing anything, the ledger table included.
         let ledger = db.read_ledger(&self.table).await?;
         let (mut report, run) = self.up_planned(db.dialect(), &ledger, options)?;
         for w in &report.warnings {
@@ -356,6 +356,7 @@ impl MigrationManager {
             tracing::info!("database is up to date");
             return Ok(report);
         }
+        db.ensure_ledger(&self.table).await?;
         db.set_ddl_lock_timeout(self.ddl_lock_timeout).await?;
         let mut rank = ledger.iter().map(|r| r.installed_rank).max().unwrap_or(0);
         let total = run.len();

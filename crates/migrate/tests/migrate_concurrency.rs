@@ -185,7 +185,75 @@ async fn ddl_behind_a_long_transaction_gives_way(db: TestDb) {
     assert_eq!(common::ledger(&mut conn).await.len(), 2);
 }
 
+/// Creates a table, then panics (a bug in a code migration).
+struct Panics;
+
+#[async_trait::async_trait]
+impl engine_ops_migrate::CodeMigration for Panics {
+    async fn up(
+        &self,
+        db: &mut engine_ops_migrate::DbConn<'_>,
+    ) -> Result<(), engine_ops_migrate::BoxError> {
+        db.execute("CREATE TABLE panicked (id INTEGER PRIMARY KEY)")
+            .await?;
+        panic!("a bug in a code migration");
+    }
+}
+
+/// The fixed version of the same migration.
+struct Fixed;
+
+#[async_trait::async_trait]
+impl engine_ops_migrate::CodeMigration for Fixed {
+    async fn up(
+        &self,
+        db: &mut engine_ops_migrate::DbConn<'_>,
+    ) -> Result<(), engine_ops_migrate::BoxError> {
+        db.execute("CREATE TABLE panicked (id INTEGER PRIMARY KEY)")
+            .await?;
+        Ok(())
+    }
+}
+
+async fn panic_releases_the_lock(db: TestDb) {
+    let dir = with_seed(&db);
+    let url = db.url.clone();
+    let buggy_dir = dir.clone();
+    let crashed = tokio::spawn(async move {
+        let manager = MigrationManager::new(buggy_dir)
+            .unwrap()
+            .register_migration(4, "code", Panics)
+            .unwrap();
+        let mut conn = Database::connect(&url).await.unwrap();
+        manager.up(&mut conn, &UpOptions::default()).await
+    })
+    .await;
+    assert!(crashed.unwrap_err().is_panic());
+
+    // The next runner gets the lock well within its timeout.
+    let manager = MigrationManager::new(&dir)
+        .unwrap()
+        .register_migration(4, "code", Fixed)
+        .unwrap()
+        .lock_timeout(Duration::from_secs(10));
+    let mut conn = db.connect().await;
+    let result = manager.up(&mut conn, &UpOptions::default()).await;
+    if db.dialect().transactional_ddl() {
+        // The panicking migration's transaction died with its connection.
+        let report = result.expect("the lock was released and nothing of the panic remains");
+        assert_eq!(
+            report.applied.iter().map(|s| s.version).collect::<Vec<_>>(),
+            [4]
+        );
+    } else {
+        // MySQL recorded the migration before running it: it refuses until repaired.
+        let err = result.unwrap_err();
+        assert!(matches!(err, Error::Dirty { version: 4, .. }), "{err}");
+    }
+}
+
 on_every_backend!(
+    panic_releases_the_lock,
     eight_runners_apply_each_migration_once,
     failure_releases_the_lock,
     ddl_behind_a_long_transaction_gives_way,

@@ -269,10 +269,9 @@ impl Database {
                 let options = options
                     .application_name("engine-ops-migrate")
                     .disable_statement_logging();
-                (
-                    AnyConn::Postgres(connect_within(url, options.connect()).await?),
-                    None,
-                )
+                let mut conn = connect_within(url, options.connect()).await?;
+                postgres::prepare_session(&mut conn).await;
+                (AnyConn::Postgres(conn), None)
             }
             #[cfg(feature = "mysql")]
             Dialect::MySql => {

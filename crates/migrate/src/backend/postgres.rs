@@ -15,6 +15,20 @@ fn millis(d: Duration) -> u128 {
     d.as_millis().max(1)
 }
 
+/// Session settings. `client_connection_check_interval` (PostgreSQL 14+) makes the server
+/// notice a runner that died in the middle of a long statement within a second, instead of
+/// when the statement ends: the session, its transaction and its advisory lock go with it,
+/// so other runners do not wait for a dead one. Older servers do not know the setting; the
+/// lock is then released when the statement ends.
+pub(super) async fn prepare_session(conn: &mut PgConnection) {
+    if let Err(e) = sqlx::raw_sql("SET client_connection_check_interval = '1s'")
+        .execute(&mut *conn)
+        .await
+    {
+        tracing::debug!(error = %e, "client_connection_check_interval is not available");
+    }
+}
+
 /// Sets `lock_timeout`: how long one statement may wait for a lock.
 pub(super) async fn set_lock_timeout(
     conn: &mut PgConnection,
