@@ -19,7 +19,7 @@ use crate::source::{self, EmbeddedMigrations, valid_name};
 use crate::sql::{split_statements, transaction_control};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Options of [`MigrationManager::up`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -439,6 +439,108 @@ impl MigrationManager {
         }
     }
 
+    /// Runs a migration in one transaction: its body, its validation, the ledger change and
+    /// the commit. Returns how many attempts it took: a body that hit the DDL lock timeout is
+    /// rolled back and tried again after a pause.
+    ///
+    /// A SQL migration without a validate step goes to the database in one round trip
+    /// (`BEGIN; statements; ledger change; COMMIT`), as cheap as running its SQL alone; the
+    /// failing statement is known from how many statements completed (or, for a PostgreSQL
+    /// syntax error, from the error's position).
+    async fn run_transactional(
+        &self,
+        db: &mut Database,
+        m: &Migration,
+        direction: Direction,
+        rank: i64,
+        completed: &[u64],
+    ) -> Result<u32, Error> {
+        let fail = |failure| Self::failed(m, direction, failure, false, completed.to_vec());
+        let mut attempt = 1;
+        loop {
+            let ledger_change = match direction {
+                Direction::Up => db.insert_row_sql(&self.table, m, rank, SystemTime::now()),
+                Direction::Down => db.delete_row_sql(&self.table, m.version),
+            };
+            let ran = match &m.body {
+                Body::Sql(scripts)
+                    if direction == Direction::Down || scripts.validate.is_none() =>
+                {
+                    let script = match direction {
+                        Direction::Up => scripts.up.as_str(),
+                        Direction::Down => scripts.down.as_deref().unwrap_or_default(),
+                    };
+                    let statements = split_statements(script, db.dialect());
+                    let mut batch = vec![db.begin_sql()];
+                    batch.extend(statements.iter().map(|s| s.text));
+                    batch.extend([ledger_change.as_str(), "COMMIT"]);
+                    db.execute_batch(&batch)
+                        .await
+                        .map_err(|(failed, e)| StepFailure {
+                            lock_timeout: db.is_lock_timeout(&e),
+                            // Index 0 is the BEGIN; after the statements come the ledger change
+                            // and the COMMIT.
+                            statement: failed
+                                .checked_sub(1)
+                                .and_then(|i| statements.get(i).map(|s| (i, s)))
+                                .map(|(i, s)| {
+                                    Box::new(FailedStatement {
+                                        index: i + 1,
+                                        line: s.line,
+                                        excerpt: excerpt(s.text),
+                                    })
+                                }),
+                            source: Box::new(e),
+                        })
+                }
+                _ => {
+                    let ran = async {
+                        db.begin().await.map_err(Self::database_failure)?;
+                        self.run_body(db, m, direction, false).await
+                    }
+                    .await;
+                    if ran.is_ok()
+                        && let Some(detail) = self.validate(db, m, direction).await
+                    {
+                        db.rollback().await;
+                        return Err(Error::Validation {
+                            direction,
+                            version: m.version,
+                            name: m.name.clone(),
+                            detail,
+                            rolled_back: true,
+                            completed: completed.to_vec(),
+                        });
+                    }
+                    match ran {
+                        Ok(()) => db
+                            .execute_batch(&[ledger_change.as_str(), "COMMIT"])
+                            .await
+                            .map_err(|(_, e)| Self::database_failure(e)),
+                        Err(failure) => Err(failure),
+                    }
+                }
+            };
+            match ran {
+                Ok(()) => return Ok(attempt),
+                Err(failure) => {
+                    db.rollback().await;
+                    if failure.lock_timeout && attempt < self.ddl_attempts {
+                        tracing::warn!(
+                            version = m.version,
+                            attempt,
+                            "migration waited too long for a lock; rolled back, retrying"
+                        );
+                        tokio::time::sleep(self.pause(attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(fail(failure));
+                }
+            }
+        }
+    }
+
     /// Runs the validate step; `Ok(None)` when it passed, `Ok(Some(detail))` when not.
     async fn validate(
         &self,
@@ -532,56 +634,10 @@ impl MigrationManager {
         };
 
         if m.options.transactional && db.dialect().transactional_ddl() {
-            let mut attempt = 1;
-            loop {
-                let ran = async {
-                    db.begin().await.map_err(Self::database_failure)?;
-                    self.run_body(db, m, Direction::Up, false).await
-                }
-                .await;
-                if let Err(failure) = ran {
-                    db.rollback().await;
-                    if failure.lock_timeout && attempt < self.ddl_attempts {
-                        tracing::warn!(
-                            version = m.version,
-                            attempt,
-                            "migration waited too long for a lock; rolled back, retrying"
-                        );
-                        tokio::time::sleep(self.pause(attempt)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(Self::failed(m, Direction::Up, failure, false, completed));
-                }
-                if let Some(detail) = self.validate(db, m, Direction::Up).await {
-                    db.rollback().await;
-                    return Err(Error::Validation {
-                        direction: Direction::Up,
-                        version: m.version,
-                        name: m.name.clone(),
-                        detail,
-                        rolled_back: true,
-                        completed,
-                    });
-                }
-                let recorded = async {
-                    db.insert_row(&self.table, &row(millis(started.elapsed()), true))
-                        .await?;
-                    db.commit().await
-                }
-                .await;
-                if let Err(e) = recorded {
-                    db.rollback().await;
-                    return Err(Self::failed(
-                        m,
-                        Direction::Up,
-                        Self::database_failure(e),
-                        false,
-                        completed,
-                    ));
-                }
-                return Ok(step(attempt));
-            }
+            let attempts = self
+                .run_transactional(db, m, Direction::Up, rank, &completed)
+                .await?;
+            return Ok(step(attempts));
         }
 
         // No transaction: record first, so a crash or failure leaves a trace.
@@ -722,50 +778,10 @@ impl MigrationManager {
         completed: Vec<u64>,
     ) -> Result<(), Error> {
         if m.options.transactional && db.dialect().transactional_ddl() {
-            let mut attempt = 1;
-            loop {
-                let ran = async {
-                    db.begin().await.map_err(Self::database_failure)?;
-                    self.run_body(db, m, Direction::Down, false).await
-                }
-                .await;
-                if let Err(failure) = ran {
-                    db.rollback().await;
-                    if failure.lock_timeout && attempt < self.ddl_attempts {
-                        tokio::time::sleep(self.pause(attempt)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(Self::failed(m, Direction::Down, failure, false, completed));
-                }
-                if let Some(detail) = self.validate(db, m, Direction::Down).await {
-                    db.rollback().await;
-                    return Err(Error::Validation {
-                        direction: Direction::Down,
-                        version: m.version,
-                        name: m.name.clone(),
-                        detail,
-                        rolled_back: true,
-                        completed,
-                    });
-                }
-                let recorded = async {
-                    db.delete_row(&self.table, m.version).await?;
-                    db.commit().await
-                }
-                .await;
-                if let Err(e) = recorded {
-                    db.rollback().await;
-                    return Err(Self::failed(
-                        m,
-                        Direction::Down,
-                        Self::database_failure(e),
-                        false,
-                        completed,
-                    ));
-                }
-                return Ok(());
-            }
+            return self
+                .run_transactional(db, m, Direction::Down, 0, &completed)
+                .await
+                .map(drop);
         }
         // No transaction: mark the record incomplete first, so a failure leaves a trace.
         db.update_row(

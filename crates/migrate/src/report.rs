@@ -27,6 +27,44 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// A civil date to days since 1970-01-01 (the inverse of `civil_from_days`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses SQLite's UTC timestamps, `YYYY-MM-DD HH:MM:SS[.fff]` (a `T` instead of the space and
+/// a trailing `Z` are accepted), into microseconds since the Unix epoch.
+pub(crate) fn parse_sqlite_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim().trim_end_matches('Z');
+    let (date, time) = text.split_once([' ', 'T'])?;
+    let mut date = date.splitn(3, '-');
+    let y: i64 = date.next()?.parse().ok()?;
+    let mo: u32 = date.next()?.parse().ok()?;
+    let d: u32 = date.next()?.parse().ok()?;
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut hms = hms.splitn(3, ':');
+    let h: i64 = hms.next()?.parse().ok()?;
+    let mi: i64 = hms.next()?.parse().ok()?;
+    let sec: i64 = hms.next()?.parse().ok()?;
+    let digits: String = fraction.chars().take(6).collect();
+    let micros: i64 = if digits.is_empty() {
+        0
+    } else {
+        format!("{digits:0<6}").parse().ok()?
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec;
+    Some(secs * 1_000_000 + micros)
+}
+
 fn civil(secs: i64) -> (i64, u32, u32, i64, i64, i64) {
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
@@ -441,6 +479,34 @@ pub struct LintReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_sqlite_timestamps() {
+        assert_eq!(parse_sqlite_timestamp("1970-01-01 00:00:00"), Some(0));
+        assert_eq!(
+            parse_sqlite_timestamp("2026-11-26 12:34:56.789"),
+            Some(1_795_696_496_789_000)
+        );
+        assert_eq!(
+            parse_sqlite_timestamp("2026-11-26T12:34:56.789Z"),
+            Some(1_795_696_496_789_000)
+        );
+        assert_eq!(
+            parse_sqlite_timestamp("2000-02-29 00:00:00"),
+            Some(951_782_400_000_000)
+        );
+        assert_eq!(parse_sqlite_timestamp("garbage"), None);
+        assert_eq!(parse_sqlite_timestamp("2026-13-01 00:00:00"), None);
+        for micros in [
+            0,
+            951_782_400_000_000,
+            1_795_696_496_789_000,
+            4_102_444_800_123_000,
+        ] {
+            let text = format_rfc3339(micros);
+            assert_eq!(parse_sqlite_timestamp(&text), Some(micros), "{text}");
+        }
+    }
 
     #[test]
     fn formats_timestamps() {

@@ -1071,7 +1071,7 @@ async fn sixteen_runners_wait_for_a_slow_migration(db: TestDb) {
         Backend::Postgres => (
             "SELECT pg_sleep(3);\n",
             "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE 'SELECT pg_sleep(3)%'",
+             AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%pg_sleep(3)%'",
         ),
         _ => (
             "SELECT SLEEP(3);\n",

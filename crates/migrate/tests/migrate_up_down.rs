@@ -229,7 +229,47 @@ async fn target_and_dry_run(db: TestDb) {
     assert!(common::table_exists(&mut conn, "orders").await);
 }
 
+/// Sleeps 300 ms inside the migration.
+struct Slow;
+
+#[async_trait::async_trait]
+impl engine_ops_migrate::CodeMigration for Slow {
+    async fn up(
+        &self,
+        db: &mut engine_ops_migrate::DbConn<'_>,
+    ) -> Result<(), engine_ops_migrate::BoxError> {
+        db.execute("CREATE TABLE slow (id INTEGER PRIMARY KEY)")
+            .await?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Ok(())
+    }
+}
+
+async fn execution_time_is_recorded(db: TestDb) {
+    let dir = three(&db);
+    let manager = MigrationManager::new(&dir)
+        .unwrap()
+        .register_migration(4, "slow", Slow)
+        .unwrap();
+    let mut conn = db.connect().await;
+    let report = manager.up(&mut conn, &UpOptions::default()).await.unwrap();
+    assert!(
+        report.applied[3].duration_ms >= 300,
+        "{:?}",
+        report.applied[3]
+    );
+    let status = manager.status(&mut conn).await.unwrap();
+    let recorded: Vec<u64> = status
+        .migrations
+        .iter()
+        .map(|m| m.duration_ms.unwrap())
+        .collect();
+    assert!((300..10_000).contains(&recorded[3]), "{recorded:?}");
+    assert!(recorded[..3].iter().all(|ms| *ms < 10_000), "{recorded:?}");
+}
+
 on_every_backend!(
+    execution_time_is_recorded,
     fresh_database_applies_all_in_order,
     down_reverts_newest_first,
     irreversible_down_is_refused_before_anything_runs,

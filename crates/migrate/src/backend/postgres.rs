@@ -93,3 +93,14 @@ pub(super) async fn invalid_indexes(conn: &mut PgConnection) -> Result<Vec<Strin
     .fetch_all(&mut *conn)
     .await
 }
+
+/// The 1-based character position a PostgreSQL error points at in the query sent, if any.
+pub(super) fn error_position(err: &sqlx::Error) -> Option<usize> {
+    let pg = err
+        .as_database_error()?
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    match pg.position()? {
+        sqlx::postgres::PgErrorPosition::Original(pos) => Some(pos),
+        _ => None,
+    }
+}
