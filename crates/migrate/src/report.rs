@@ -28,6 +28,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// A civil date to days since 1970-01-01 (the inverse of `civil_from_days`).
+#[cfg(feature = "sqlite")]
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -40,6 +41,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// Parses SQLite's UTC timestamps, `YYYY-MM-DD HH:MM:SS[.fff]` (a `T` instead of the space and
 /// a trailing `Z` are accepted), into microseconds since the Unix epoch.
+#[cfg(feature = "sqlite")]
 pub(crate) fn parse_sqlite_timestamp(text: &str) -> Option<i64> {
     let text = text.trim().trim_end_matches('Z');
     let (date, time) = text.split_once([' ', 'T'])?;
@@ -480,6 +482,7 @@ pub struct LintReport {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "sqlite")]
     #[test]
     fn parses_sqlite_timestamps() {
         assert_eq!(parse_sqlite_timestamp("1970-01-01 00:00:00"), Some(0));

@@ -614,18 +614,12 @@ impl Database {
         }
     }
 
-    /// Two columns for `applied_at`: microseconds since the epoch where the database computes
-    /// them cheaply (PostgreSQL, MySQL), else the stored text (SQLite: parsing it in Rust is
-    /// several times faster than `strftime` in the query; 10,000 rows: ~100 ms -> a few ms).
-    fn applied_at_columns(&self) -> &'static str {
+    /// `applied_at` as microseconds since the epoch (PostgreSQL, MySQL; SQLite reads the
+    /// ledger its own way).
+    fn applied_at_us(&self) -> &'static str {
         match self.dialect() {
-            Dialect::Sqlite => "CAST(NULL AS INTEGER), applied_at",
-            Dialect::Postgres => {
-                "CAST(EXTRACT(EPOCH FROM applied_at) * 1000000 AS BIGINT), CAST(NULL AS TEXT)"
-            }
-            Dialect::MySql => {
-                "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', applied_at), CAST(NULL AS CHAR)"
-            }
+            Dialect::MySql => "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', applied_at)",
+            _ => "CAST(EXTRACT(EPOCH FROM applied_at) * 1000000 AS BIGINT)",
         }
     }
 
@@ -634,7 +628,13 @@ impl Database {
         if !self.ledger_exists(table).await? {
             return Ok(Vec::new());
         }
-        let applied_at = self.applied_at_columns();
+        #[cfg(feature = "sqlite")]
+        if let AnyConn::Sqlite(c) = &mut self.conn {
+            return sqlite::read_ledger(c, table)
+                .await
+                .map_err(Error::db(format!("reading the ledger table {table}")));
+        }
+        let applied_at = self.applied_at_us();
         let sql = AssertSqlSafe(format!(
             "SELECT version, name, checksum, {applied_at}, execution_ms, completed, installed_rank, failure FROM {table} ORDER BY version"
         ));
@@ -646,16 +646,11 @@ impl Database {
                         version: r.try_get::<i64, _>(0)? as u64,
                         name: r.try_get(1)?,
                         checksum: r.try_get(2)?,
-                        applied_at: r.try_get::<Option<i64>, _>(3)?.or_else(|| {
-                            r.try_get::<Option<String>, _>(4)
-                                .ok()
-                                .flatten()
-                                .and_then(|t| crate::report::parse_sqlite_timestamp(&t))
-                        }),
-                        execution_ms: r.try_get::<i64, _>(5)?.max(0) as u64,
-                        completed: r.try_get(6)?,
-                        installed_rank: r.try_get(7)?,
-                        failure: r.try_get(8)?,
+                        applied_at: r.try_get::<Option<i64>, _>(3)?,
+                        execution_ms: r.try_get::<i64, _>(4)?.max(0) as u64,
+                        completed: r.try_get(5)?,
+                        installed_rank: r.try_get(6)?,
+                        failure: r.try_get(7)?,
                     })
                 })
                 .collect()
