@@ -628,7 +628,9 @@ impl Database {
         if !self.ledger_exists(table).await? {
             return Ok(Vec::new());
         }
+        // Irrefutable in a SQLite-only build.
         #[cfg(feature = "sqlite")]
+        #[allow(irrefutable_let_patterns)]
         if let AnyConn::Sqlite(c) = &mut self.conn {
             return sqlite::read_ledger(c, table)
                 .await
