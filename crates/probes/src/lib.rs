@@ -1,0 +1,1 @@
+//! Health probes and graceful shutdown (work in progress: see issue 4).
