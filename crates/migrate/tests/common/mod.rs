@@ -9,7 +9,7 @@
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 use engine_ops_migrate::{Database, DbConn, Dialect};
-use sqlx::{Connection, Row};
+use sqlx::Connection;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -218,16 +218,24 @@ pub fn write(dir: &Path, file: &str, contents: &str) {
     std::fs::write(dir.join(file), contents).unwrap();
 }
 
+/// Runs `$body` with `$c` bound to the test database's concrete sqlx connection.
+macro_rules! on_conn {
+    ($db:expr, $c:ident => $body:expr) => {
+        match $db.conn() {
+            DbConn::Sqlite($c) => $body,
+            DbConn::Postgres($c) => $body,
+            DbConn::MySql($c) => $body,
+            _ => unreachable!("every backend is enabled in tests"),
+        }
+    };
+}
+
 /// Runs a scalar query returning an integer.
 pub async fn scalar_i64(db: &mut Database, sql: &str) -> i64 {
+    let text = sql.to_owned();
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match db.conn() {
-        DbConn::Sqlite(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await,
-        DbConn::Postgres(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await,
-        DbConn::MySql(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await,
-        _ => unreachable!("every backend is enabled in tests"),
-    }
-    .unwrap_or_else(|e| panic!("{sql:?}: {e}", sql = "query"))
+    on_conn!(db, c => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
 /// Whether a table exists.
@@ -266,30 +274,8 @@ pub async fn schema_dump(db: &mut Database) -> Vec<String> {
             .to_owned(),
     };
     let sql = sqlx::AssertSqlSafe(sql);
-    let mut rows: Vec<String> = match db.conn() {
-        DbConn::Sqlite(c) => sqlx::query(sql)
-            .fetch_all(c)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect(),
-        DbConn::Postgres(c) => sqlx::query(sql)
-            .fetch_all(c)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect(),
-        DbConn::MySql(c) => sqlx::query(sql)
-            .fetch_all(c)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect(),
-        _ => unreachable!("every backend is enabled in tests"),
-    };
+    let mut rows: Vec<String> =
+        on_conn!(db, c => sqlx::query_scalar(sql).fetch_all(c).await).unwrap();
     rows.sort();
     rows
 }
@@ -297,13 +283,7 @@ pub async fn schema_dump(db: &mut Database) -> Vec<String> {
 /// The ledger rows as (version, name, completed), by version.
 pub async fn ledger(db: &mut Database) -> Vec<(i64, String, bool)> {
     let sql = "SELECT version, name, completed FROM engine_ops_migrations ORDER BY version";
-    match db.conn() {
-        DbConn::Sqlite(c) => sqlx::query_as(sql).fetch_all(c).await,
-        DbConn::Postgres(c) => sqlx::query_as(sql).fetch_all(c).await,
-        DbConn::MySql(c) => sqlx::query_as(sql).fetch_all(c).await,
-        _ => unreachable!("every backend is enabled in tests"),
-    }
-    .unwrap()
+    on_conn!(db, c => sqlx::query_as(sql).fetch_all(c).await).unwrap()
 }
 
 /// A path to the `migrate` binary built for these tests.
