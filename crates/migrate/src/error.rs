@@ -127,6 +127,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A SQLite database file that does not exist, opened by a command that must not create it.
+    #[error(
+        "no SQLite database at {path}: check DATABASE_URL / --database-url (`migrate up` creates the file); nothing was written"
+    )]
+    NoDatabase {
+        /// The file.
+        path: String,
+    },
     /// The database could not be reached.
     #[error(
         "cannot connect to {url}: {source}; check DATABASE_URL / --database-url and that the server is running"
@@ -332,6 +340,7 @@ impl Error {
                 | Self::InvalidName { .. }
                 | Self::UnsupportedUrl { .. }
                 | Self::Connect { .. }
+                | Self::NoDatabase { .. }
                 | Self::UnknownVersion { .. }
                 | Self::TooManyToRevert { .. }
                 | Self::Irreversible { .. }

@@ -1495,3 +1495,50 @@ on_every_backend!(
     migration_failing_half_way,
     lint_and_expand_contract_phases,
 );
+
+/// A mistyped SQLite path is reported, never answered from a new empty database: only `up`
+/// creates the file, and a dry run plans against an empty database without creating it.
+#[tokio::test]
+async fn missing_sqlite_file_is_only_created_by_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("m");
+    create_table(&dir, 1, "a");
+    let file = tmp.path().join("typo.db");
+    let url = format!("sqlite://{}", file.display());
+
+    for args in [
+        &["status"][..],
+        &["verify"],
+        &["rollback"],
+        &["down", "1"],
+        &["repair"],
+        &["adopt"],
+    ] {
+        migrate(Some(&url), &dir, args)
+            .await
+            .expect(2)
+            .stderr_mentions(&[
+                "no SQLite database at",
+                "typo.db",
+                "`migrate up` creates the file",
+            ]);
+        assert!(
+            !file.exists(),
+            "`migrate {}` created the file",
+            args.join(" ")
+        );
+    }
+
+    migrate(Some(&url), &dir, &["up", "--dry-run"])
+        .await
+        .expect(0)
+        .mentions(&["Dry run: would apply 1 migration(s):", "1 create_a"]);
+    assert!(!file.exists(), "a dry run created the file");
+
+    migrate(Some(&url), &dir, &["up"]).await.expect(0);
+    assert!(file.exists());
+    migrate(Some(&url), &dir, &["status"])
+        .await
+        .expect(0)
+        .mentions(&["1 applied, 0 pending"]);
+}

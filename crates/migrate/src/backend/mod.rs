@@ -258,6 +258,31 @@ impl Database {
     /// feature is off, or a malformed URL, is [`Error::UnsupportedUrl`]; a server that does
     /// not answer (within 15 s) or refuses the login is [`Error::Connect`].
     pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::open(url, true).await
+    }
+
+    /// Like [`connect`](Self::connect), but a SQLite file that does not exist is
+    /// [`Error::NoDatabase`] instead of being created: for commands that only read (`status`,
+    /// `verify`) or that need what an earlier run wrote (`down`, `repair`, `adopt`), so that a
+    /// mistyped path is reported rather than answered from a new empty database.
+    pub async fn connect_existing(url: &str) -> Result<Self, Error> {
+        Self::open(url, false).await
+    }
+
+    /// Whether `url` names a SQLite file that does not exist (in-memory databases exist).
+    pub fn sqlite_file_missing(url: &str) -> bool {
+        #[cfg(feature = "sqlite")]
+        if Dialect::from_url(url) == Some(Dialect::Sqlite) {
+            let url_for_sqlx = url.replacen("sqlite://", "sqlite:", 1);
+            if let Ok(options) = url_for_sqlx.parse::<sqlx::sqlite::SqliteConnectOptions>() {
+                return sqlite::lock_path(&options).is_some() && !options.get_filename().exists();
+            }
+        }
+        let _ = url;
+        false
+    }
+
+    async fn open(url: &str, create: bool) -> Result<Self, Error> {
         let dialect = Dialect::from_url(url).ok_or_else(|| {
             unsupported(
                 url,
@@ -271,8 +296,13 @@ impl Database {
                 let url_for_sqlx = url.replacen("sqlite://", "sqlite:", 1);
                 let options: sqlx::sqlite::SqliteConnectOptions =
                     url_for_sqlx.parse().map_err(bad)?;
+                if !create && Self::sqlite_file_missing(url) {
+                    return Err(Error::NoDatabase {
+                        path: options.get_filename().display().to_string(),
+                    });
+                }
                 let options = options
-                    .create_if_missing(true)
+                    .create_if_missing(create)
                     .busy_timeout(Duration::from_secs(10))
                     .disable_statement_logging();
                 let lock_path = sqlite::lock_path(&options);

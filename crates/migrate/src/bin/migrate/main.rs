@@ -81,11 +81,28 @@ fn manager(cli: &Cli) -> Result<MigrationManager, Failure> {
         .ddl_lock_timeout(Duration::from_secs(cli.ddl_lock_timeout)))
 }
 
-async fn connect(cli: &Cli) -> Result<Database, Failure> {
+/// How a command opens the database.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    /// `up`: a SQLite file is created when missing.
+    Create,
+    /// Everything else: a missing SQLite file is an error, never silently created.
+    Existing,
+    /// A dry run: a missing SQLite file is planned against as an empty database, in memory.
+    Plan,
+}
+
+async fn connect(cli: &Cli, open: Open) -> Result<Database, Failure> {
     let url = cli.database_url.as_deref().ok_or_else(|| {
         usage("no database URL: pass --database-url or set DATABASE_URL (e.g. sqlite://app.db)")
     })?;
-    Ok(Database::connect(url).await?)
+    Ok(match open {
+        Open::Create => Database::connect(url).await?,
+        Open::Plan if Database::sqlite_file_missing(url) => {
+            Database::connect("sqlite::memory:").await?
+        }
+        Open::Existing | Open::Plan => Database::connect_existing(url).await?,
+    })
 }
 
 async fn run(cli: &Cli) -> Result<Outcome, Failure> {
@@ -108,7 +125,15 @@ async fn run(cli: &Cli) -> Result<Outcome, Failure> {
         }
         Command::Up(args) => {
             let manager = manager(cli)?;
-            let mut db = connect(cli).await?;
+            let mut db = connect(
+                cli,
+                if args.dry_run {
+                    Open::Plan
+                } else {
+                    Open::Create
+                },
+            )
+            .await?;
             let mut options = UpOptions::default()
                 .dry_run(args.dry_run)
                 .allow_out_of_order(args.allow_out_of_order);
@@ -126,7 +151,7 @@ async fn run(cli: &Cli) -> Result<Outcome, Failure> {
         }
         Command::Status => {
             let manager = manager(cli)?;
-            let mut db = connect(cli).await?;
+            let mut db = connect(cli, Open::Existing).await?;
             let report = manager.status(&mut db).await?;
             Ok(Outcome::new(&report, output::status(&report), true))
         }
@@ -141,20 +166,20 @@ async fn run(cli: &Cli) -> Result<Outcome, Failure> {
         }
         Command::Verify => {
             let manager = manager(cli)?;
-            let mut db = connect(cli).await?;
+            let mut db = connect(cli, Open::Existing).await?;
             let report = manager.verify(&mut db).await?;
             let ok = report.is_ok();
             Ok(Outcome::new(&report, output::verify(&report), ok))
         }
         Command::Repair { dry_run } => {
             let manager = manager(cli)?;
-            let mut db = connect(cli).await?;
+            let mut db = connect(cli, Open::Existing).await?;
             let report = manager.repair(&mut db, *dry_run).await?;
             Ok(Outcome::new(&report, output::repair(&report), true))
         }
         Command::Adopt => {
             let manager = manager(cli)?;
-            let mut db = connect(cli).await?;
+            let mut db = connect(cli, Open::Existing).await?;
             let report = manager.adopt(&mut db).await?;
             Ok(Outcome::new(&report, output::adopt(&report), true))
         }
@@ -163,7 +188,7 @@ async fn run(cli: &Cli) -> Result<Outcome, Failure> {
 
 async fn down(cli: &Cli, target: DownTarget, dry_run: bool) -> Result<Outcome, Failure> {
     let manager = manager(cli)?;
-    let mut db = connect(cli).await?;
+    let mut db = connect(cli, Open::Existing).await?;
     let report = manager.down(&mut db, target, dry_run).await?;
     Ok(Outcome::new(&report, output::down(&report), true))
 }
