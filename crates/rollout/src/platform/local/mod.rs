@@ -1,0 +1,1 @@
+//! The local platform (work in progress).
