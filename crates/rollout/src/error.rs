@@ -75,6 +75,27 @@ pub enum Error {
         /// Why (`slot blue was stopped 5 minutes after the switch`).
         reason: String,
     },
+    /// A rollout was stopped: by a failed gate or analysis, a refused confirmation, or an
+    /// operator's abort. Strategies return it to make the driver roll back; the driver turns
+    /// it into [`Outcome::RolledBack`](crate::Outcome::RolledBack), so callers of
+    /// [`Rollouts`](crate::Rollouts) see it only when the rollout task itself was cancelled.
+    #[error("the rollout was aborted: {reason}")]
+    Aborted {
+        /// Why (`gate smoke failed: GET /smoke: status 500`, `abort requested: operator`).
+        reason: String,
+    },
+    /// A rollout was aborted and even the rollback could not be carried out: the platform may
+    /// be between two releases.
+    #[error(
+        "the rollback after an aborted rollout ({reason}) failed: {source}; check the platform's status and route all traffic to the previous release by hand"
+    )]
+    RollbackFailed {
+        /// Why the rollout was aborted.
+        reason: String,
+        /// What made the rollback fail.
+        #[source]
+        source: Box<Error>,
+    },
     /// A network or OS operation of the platform failed.
     #[error("while {context}: {source}")]
     Io {

@@ -24,6 +24,9 @@
 //! [`stop`]: Platform::stop
 //! [`traffic`]: Platform::traffic
 
+// Kubernetes: Deployments and Services through kube-rs (crate feature `kube`).
+#[cfg(feature = "kube")]
+pub mod kube;
 pub mod local;
 mod stats;
 

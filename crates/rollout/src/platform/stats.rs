@@ -128,9 +128,11 @@ mod tests {
 
     #[test]
     fn windows_subtract_earlier_readings() {
-        let mut stats = TrafficStats::default();
-        stats.requests = 10;
-        stats.errors = 1;
+        let mut stats = TrafficStats {
+            requests: 10,
+            errors: 1,
+            ..TrafficStats::default()
+        };
         stats.latency.record(Duration::from_millis(1));
         let earlier = stats.clone();
         stats.requests = 30;
