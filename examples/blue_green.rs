@@ -15,6 +15,14 @@
 //! It ends with a summary: requests sent and failed (must be 0), the switch and rollback
 //! times. It exits 1 if any request failed. Ctrl-C aborts the release, stops every
 //! instance and exits 130.
+//!
+//! `--kube --image I [--app A] [--namespace N]` runs the same blue-green strategy against
+//! the current kubeconfig context instead: the idle Deployment of `<app>` gets image I, must
+//! become available (as `kubectl rollout status` decides), then (after a confirmation,
+//! unless `--yes`) the `<app>-active` Service's selector switches to it. Create the objects
+//! first with `cargo rollout manifests blue-green --app A --image I | kubectl apply -f -`.
+//! This mode compiles everywhere; there is no cluster in CI, so what it runs (`BlueGreen`
+//! over `KubePlatform`) is tested against a stand-in API server in `crates/rollout/tests`.
 
 // An example talks to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -32,15 +40,25 @@ use std::time::{Duration, Instant};
 use demo_service::DemoService;
 use engine_ops_rollout::load::LoadGenerator;
 use engine_ops_rollout::{
-    Analysis, BlueGreen, Gate, LocalPlatform, Outcome, Platform, Rollouts, Slot,
+    Analysis, BlueGreen, Gate, KubePlatform, LocalPlatform, Outcome, Platform, Rollouts, Slot,
 };
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let options = cli::parse(
         "blue_green",
         "Runs a blue-green release of a demo service under load on 127.0.0.1, then rolls it back.",
     );
+    if let Some(kube) = options.kube {
+        return on_kubernetes(kube, options.yes).await;
+    }
     let started = Instant::now();
 
     println!("1. blue: release v1");
@@ -160,4 +178,37 @@ async fn release(
     let rollback = rollouts.rollback().await?;
     println!("    {rollback}");
     Ok((switch, rollback.switch_took))
+}
+
+/// `--kube`: the blue-green release of `kube.image` on the current kubeconfig context.
+async fn on_kubernetes(
+    kube: cli::KubeOptions,
+    yes: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let platform = KubePlatform::try_default(kube.namespace.as_deref(), &kube.app).await?;
+    let status = platform.status().await?;
+    println!(
+        "releasing {} as {} in namespace {}: live now {}",
+        kube.image,
+        kube.app,
+        platform.namespace(),
+        status.routing
+    );
+    let strategy = BlueGreen::builder()
+        .replicas(kube.replicas)
+        .ready_deadline(Duration::from_secs(300))
+        .confirm(move |ctx| {
+            cli::confirm(
+                yes,
+                format!("switch the active Service to {} ({})?", ctx.slot, ctx.version),
+            )
+        })
+        .build()?;
+    let rollouts = Rollouts::new(Arc::new(platform));
+    let report = progress::follow(rollouts.start(strategy, kube.image)?).await?;
+    println!("{}", report.outcome);
+    if !report.promoted() {
+        std::process::exit(1);
+    }
+    Ok(())
 }

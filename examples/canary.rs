@@ -52,7 +52,14 @@ fn canary() -> Result<Canary, engine_ops_rollout::Error> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let options = cli::parse(
         "canary",
         "Runs a canary release that is promoted, then one that fails its analysis and is rolled back.",

@@ -28,7 +28,14 @@ use engine_ops_rollout::load::LoadGenerator;
 use engine_ops_rollout::{BlueGreen, LocalPlatform, Platform, Rolling, Rollouts};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let options = cli::parse(
         "rolling_update",
         "Runs a rolling update (maxSurge 1, maxUnavailable 0) of 4 instances under load on 127.0.0.1.",
