@@ -86,7 +86,9 @@ fn start_nginx(
         println!("nginx not found ({program}): install nginx-light to compare with it");
         return Ok(None);
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let dir_text = dir.display();
     let config = format!(
         "daemon off;\nuser root;\nworker_processes auto;\npid {dir_text}/nginx.pid;\n\

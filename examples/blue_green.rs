@@ -62,16 +62,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
 
     println!("1. blue: release v1");
-    let demo = Arc::new(DemoService::new().await?);
+    let (demo, platform, rollouts) = progress::demo_on_local_platform(options.port).await?;
     println!("    database ready (migrations 001-002 applied)");
-    let factory = Arc::clone(&demo);
-    let platform = LocalPlatform::builder()
-        .front_addr(([127, 0, 0, 1], options.port).into())
-        .app(move |release: &str| factory.app(release))
-        .drain_timeout(Duration::from_secs(5))
-        .build()
-        .await?;
-    let rollouts = Rollouts::new(Arc::new(platform.clone()));
     let first = BlueGreen::builder().replicas(2).build()?;
     let report = rollouts.start(first, "v1")?.await?;
     println!(
@@ -200,7 +192,10 @@ async fn on_kubernetes(
         .confirm(move |ctx| {
             cli::confirm(
                 yes,
-                format!("switch the active Service to {} ({})?", ctx.slot, ctx.version),
+                format!(
+                    "switch the active Service to {} ({})?",
+                    ctx.slot, ctx.version
+                ),
             )
         })
         .build()?;

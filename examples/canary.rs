@@ -21,14 +21,10 @@ mod demo_service;
 #[path = "support/progress.rs"]
 mod progress;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use demo_service::DemoService;
 use engine_ops_rollout::load::LoadGenerator;
-use engine_ops_rollout::{
-    Analysis, BlueGreen, Canary, CanaryStep, LocalPlatform, Outcome, Rollouts,
-};
+use engine_ops_rollout::{Analysis, BlueGreen, Canary, CanaryStep, Outcome};
 
 fn canary() -> Result<Canary, engine_ops_rollout::Error> {
     let analysis = Analysis {
@@ -65,15 +61,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "Runs a canary release that is promoted, then one that fails its analysis and is rolled back.",
     );
     let started = Instant::now();
-    let demo = Arc::new(DemoService::new().await?);
-    let factory = Arc::clone(&demo);
-    let platform = LocalPlatform::builder()
-        .front_addr(([127, 0, 0, 1], options.port).into())
-        .app(move |release: &str| factory.app(release))
-        .drain_timeout(Duration::from_secs(5))
-        .build()
-        .await?;
-    let rollouts = Rollouts::new(Arc::new(platform.clone()));
+    let (demo, platform, rollouts) = progress::demo_on_local_platform(options.port).await?;
     rollouts
         .start(BlueGreen::builder().replicas(2).build()?, "v1")?
         .await?;

@@ -20,12 +20,10 @@ mod demo_service;
 #[path = "support/progress.rs"]
 mod progress;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use demo_service::DemoService;
 use engine_ops_rollout::load::LoadGenerator;
-use engine_ops_rollout::{BlueGreen, LocalPlatform, Platform, Rolling, Rollouts};
+use engine_ops_rollout::{BlueGreen, Platform, Rolling};
 
 #[tokio::main]
 async fn main() {
@@ -41,15 +39,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "Runs a rolling update (maxSurge 1, maxUnavailable 0) of 4 instances under load on 127.0.0.1.",
     );
     let started = Instant::now();
-    let demo = Arc::new(DemoService::new().await?);
-    let factory = Arc::clone(&demo);
-    let platform = LocalPlatform::builder()
-        .front_addr(([127, 0, 0, 1], options.port).into())
-        .app(move |release: &str| factory.app(release))
-        .drain_timeout(Duration::from_secs(5))
-        .build()
-        .await?;
-    let rollouts = Rollouts::new(Arc::new(platform.clone()));
+    let (demo, platform, rollouts) = progress::demo_on_local_platform(options.port).await?;
 
     println!("1. release v1 on 4 instances");
     let first = BlueGreen::builder().replicas(4).build()?;

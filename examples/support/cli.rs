@@ -55,8 +55,7 @@ pub(crate) fn parse(example: &str, about: &str) -> Options {
         port: 0,
         kube: None,
     };
-    let (mut kube, mut image, mut app, mut namespace, mut replicas) =
-        (false, None, None, None, 2);
+    let (mut kube, mut image, mut app, mut namespace, mut replicas) = (false, None, None, None, 2);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -116,7 +115,9 @@ pub(crate) fn parse(example: &str, about: &str) -> Options {
     }
     if kube {
         let Some(image) = image else {
-            eprintln!("error: --kube needs --image: the image to release (e.g. --image ghcr.io/acme/shop:2.0.0)");
+            eprintln!(
+                "error: --kube needs --image: the image to release (e.g. --image ghcr.io/acme/shop:2.0.0)"
+            );
             std::process::exit(2)
         };
         options.kube = Some(KubeOptions {

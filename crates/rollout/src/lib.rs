@@ -93,6 +93,10 @@ mod strategy;
 pub use error::Error;
 #[cfg(feature = "kube")]
 pub use platform::kube::{KubePlatform, RolloutRecord};
+#[cfg(feature = "kube")]
+pub use platform::kube::{
+    PodProblem, PodProblemKind, RollingEvent, RollingReport, RollingUndo, RollingUpdate,
+};
 pub use platform::local::{InstanceInfo, LocalPlatform, LocalPlatformBuilder, ProcessSpec};
 pub use platform::{
     LatencyHistogram, Platform, PlatformStatus, Routing, Slot, SlotStatus, TrafficStats,

@@ -7,6 +7,12 @@
 //!   ([`KubePlatform::begin_rollout`], [`KubePlatform::rollout_in_progress`]).
 //! - [`rollout_status`], [`RolloutStatus`]: whether a Deployment is rolled out, decided as
 //!   `kubectl rollout status` decides it; a pure function over a k8s-openapi `Deployment`.
+//! - [`KubePlatform::rolling_update`], [`KubePlatform::undo_rolling`]: the rolling layout's
+//!   Deployment updated in place by its own `RollingUpdate` strategy, watched as `kubectl
+//!   rollout status` does and undone as `kubectl rollout undo` does when it fails.
+//! - [`problems_of_pod`], [`KubePlatform::pod_problems`]: what keeps pods from serving
+//!   (`Unschedulable`, `ImagePullBackOff`, `ErrImagePull`, `CrashLoopBackOff`), as kubectl
+//!   warns of it.
 //! - [`manifests`]: the objects of a blue-green pair, a rolling Deployment and a canary pair,
 //!   with probes, preStop hook, anti-affinity and surge settings, rendered as YAML. Generated
 //!   copies for a sample app live in the repository's `infra/k8s/`.
@@ -35,15 +41,18 @@
 //!
 //! The tests of this module (`tests/kube_*.rs`) run against a **stand-in API server** on
 //! loopback (`tests/support/kube_apiserver.rs`), not a cluster: it serves GET, LIST, WATCH
-//! and PATCH for Deployments and Services with resourceVersion semantics, answers `404` and
-//! `409` with Kubernetes `Status` bodies, moves Deployment status forward as a controller
-//! would (or holds it back, or reports `ProgressDeadlineExceeded`), and records every request
-//! so that the tests assert the exact calls. The real client stack (kube-rs over hyper) is
+//! and PATCH for Deployments and Services (and Pods, as the test creates them) with
+//! resourceVersion semantics, answers `404` and `409` with Kubernetes `Status` bodies,
+//! moves Deployment status forward as a controller would (or holds it back, or reports
+//! `ProgressDeadlineExceeded`), and records every request so that the tests assert the
+//! exact calls. The real client stack (kube-rs over hyper) is
 //! used unchanged, including a kubeconfig loaded through `KUBECONFIG`.
 
 mod compat;
 pub mod manifests;
 mod platform;
+mod pods;
+mod rolling;
 mod status;
 
 pub use self::manifests::{ManifestSpec, Manifests};
@@ -51,5 +60,9 @@ pub use self::platform::{
     ANNOTATION_PREFIX, CANARY_WEIGHT_ANNOTATION, FIELD_MANAGER, KubePlatform, PHASE_ANNOTATION,
     PREVIOUS_IMAGE_ANNOTATION, PREVIOUS_SLOT_ANNOTATION, ROLLOUT_ANNOTATION, RolloutRecord,
     STARTED_ANNOTATION,
+};
+pub use self::pods::{PodProblem, PodProblemKind, problems_of_pod};
+pub use self::rolling::{
+    DEFAULT_ROLLING_TIMEOUT, RollingEvent, RollingReport, RollingUndo, RollingUpdate,
 };
 pub use self::status::{PROGRESS_DEADLINE_EXCEEDED, RolloutStatus, rollout_status};

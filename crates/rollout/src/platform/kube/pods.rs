@@ -171,7 +171,11 @@ pub fn problems_of_pod(pod: &Pod) -> Vec<PodProblem> {
     problems
 }
 
-fn container_problem(pod: &str, slot: Option<Slot>, status: &ContainerStatus) -> Option<PodProblem> {
+fn container_problem(
+    pod: &str,
+    slot: Option<Slot>,
+    status: &ContainerStatus,
+) -> Option<PodProblem> {
     let waiting = status.state.as_ref()?.waiting.as_ref()?;
     let kind = PodProblemKind::from_waiting_reason(waiting.reason.as_deref()?)?;
     Some(PodProblem {
