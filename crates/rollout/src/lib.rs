@@ -75,6 +75,7 @@
 //! |------------|---------|--------------|
 //! | `kube`     | no      | `KubePlatform` (kube-rs), `kubectl rollout status` semantics, manifests |
 //! | `kube-tls` | no      | TLS to the API server (rustls) |
+//! | `cli`      | no      | the `rollout` binary: `blue-green`, `rollback`, `status`, `rolling`, `manifests` on Kubernetes |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
