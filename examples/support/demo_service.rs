@@ -11,10 +11,17 @@
 //! - **Database** (engine-ops-migrate): a SQLite file in a temporary directory. Release v1
 //!   needs migrations 001–002; v2 reads `jobs.priority`, added by the expand migration 003,
 //!   which is applied while v1 still serves (v1 never reads the column, and its inserts get
-//!   the default).
+//!   the default). Release v1 still reads the legacy `jobs.payload` column, which v2 no
+//!   longer uses: the contract migration 004 drops it, once no v1 instance is left (API v1
+//!   clients are served by release v2 by then).
 //!
 //! Release names the examples use: `v1`, `v2`, and two faulty ones for the failure paths:
 //! `v2-broken` (half of its API responses are `500`) and `v2-unready` (never becomes ready).
+//!
+//! The examples serve each instance in-process ([`DemoService::app`]); the soak test
+//! (`tests/soak.rs`) runs each as a child process that opens the same database
+//! ([`DemoService::open`]) and serves with engine-ops-probes' graceful server
+//! ([`DemoService::instance`] also returns the lifecycle that server drives).
 
 // Shared by several examples through `#[path]`; each uses a part of it.
 #![allow(dead_code)]
@@ -34,14 +41,16 @@ use engine_ops_probes::checks::PoolCheck;
 use engine_ops_probes::{Check, Lifecycle, Probes};
 use serde_json::json;
 use sqlx::SqlitePool;
+use sqlx::sqlite::SqlitePoolOptions;
 
 /// How long a new instance takes to become ready (connection warm-up, caches).
 pub(crate) const WARM_UP: Duration = Duration::from_millis(150);
 
 /// The service's database and what the releases share.
 pub(crate) struct DemoService {
-    /// Keeps the temporary directory (and the SQLite file in it) alive.
-    _dir: tempfile::TempDir,
+    /// Keeps the temporary directory (and the SQLite file in it) alive; `None` for a
+    /// database opened by [`DemoService::open`], which another process owns.
+    _dir: Option<tempfile::TempDir>,
     url: String,
     pool: SqlitePool,
     manager: MigrationManager,
@@ -60,11 +69,37 @@ impl DemoService {
             .execute(&pool)
             .await?;
         Ok(Self {
-            _dir: dir,
+            _dir: Some(dir),
             url,
             pool,
             manager,
         })
+    }
+
+    /// Opens the database that [`DemoService::new`] created in another process (given its
+    /// [`url`](Self::url)), without migrating anything: what a child-process instance does.
+    pub(crate) async fn open(url: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        let manager = MigrationManager::embedded(embed_migrations!("../schemas/migrations"))?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect(url)
+            .await?;
+        Ok(Self {
+            _dir: None,
+            url: url.to_owned(),
+            pool,
+            manager,
+        })
+    }
+
+    /// The database URL (`sqlite:///tmp/…/jobs.db`).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The migrations of the service (`schemas/migrations`, embedded).
+    pub(crate) fn manager(&self) -> &MigrationManager {
+        &self.manager
     }
 
     /// The expand step of release v2: applies the pending migrations up to the first
@@ -79,19 +114,43 @@ impl DemoService {
         Ok(report.applied.iter().map(|m| m.version).collect())
     }
 
+    /// The contract step of release v2, once no v1 instance is left: applies the pending
+    /// contract migrations (and any expand step after them). Returns the versions applied.
+    pub(crate) async fn contract(&self) -> Result<Vec<u64>, Box<dyn std::error::Error>> {
+        let mut db = Database::connect(&self.url).await?;
+        let report = self
+            .manager
+            .up(&mut db, &UpOptions::default().phase(Phase::Contract))
+            .await?;
+        Ok(report.applied.iter().map(|m| m.version).collect())
+    }
+
     /// Whether `jobs.priority` exists (the expand step's effect).
     pub(crate) async fn has_priority_column(&self) -> Result<bool, sqlx::Error> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'priority'",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        self.has_column("jobs", "priority").await
+    }
+
+    /// Whether `table` has a column named `column`.
+    pub(crate) async fn has_column(&self, table: &str, column: &str) -> Result<bool, sqlx::Error> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?")
+                .bind(table)
+                .bind(column)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(count == 1)
     }
 
     /// Builds the app of one release: what the local platform's factory calls for each
     /// instance.
     pub(crate) fn app(&self, release: &str) -> Result<Router, String> {
+        self.instance(release).map(|(app, _lifecycle)| app)
+    }
+
+    /// Builds the app of one release and returns it with its lifecycle, which becomes
+    /// ready after [`WARM_UP`] (never for `v2-unready`); a graceful server
+    /// (`engine_ops_probes::serve`) moves it to draining on shutdown.
+    pub(crate) fn instance(&self, release: &str) -> Result<(Router, Lifecycle), String> {
         let faults = match release {
             "v1" | "v2" => Faults::None,
             "v2-broken" => Faults::HalfErrors(Arc::new(AtomicU64::new(0))),
@@ -131,13 +190,17 @@ impl DemoService {
             release: release.to_owned(),
             pool: self.pool.clone(),
             faults,
+            reads_payload: release == "v1",
         };
         let api = versioning.layer(
             Router::new()
                 .route("/api/jobs", get(jobs))
                 .with_state(state),
         );
-        Ok(Router::new().merge(probes.router()).fallback_service(api))
+        Ok((
+            Router::new().merge(probes.router()).fallback_service(api),
+            lifecycle,
+        ))
     }
 }
 
@@ -153,10 +216,13 @@ struct AppState {
     release: String,
     pool: SqlitePool,
     faults: Faults,
+    /// Release v1 counts its jobs by their legacy `payload` (dropped by migration 004).
+    reads_payload: bool,
 }
 
 /// `GET /api/{v1,v2}/jobs`: the job count; API v2 adds the highest priority (which needs
-/// the expand migration).
+/// the expand migration). Release v1's code counts the jobs by their legacy `payload`, so it
+/// breaks once the contract migration has dropped it; release v2 serves API v1 without it.
 async fn jobs(State(state): State<AppState>, version: ApiVersion) -> Response {
     if let Faults::HalfErrors(counter) = &state.faults
         && counter.fetch_add(1, Ordering::Relaxed) % 2 == 0
@@ -169,7 +235,12 @@ async fn jobs(State(state): State<AppState>, version: ApiVersion) -> Response {
             .await
             .map(|(count, top)| json!({ "release": state.release, "jobs": count, "top_priority": top }))
     } else {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM jobs")
+        let count = if state.reads_payload {
+            "SELECT COUNT(payload) FROM jobs"
+        } else {
+            "SELECT COUNT(*) FROM jobs"
+        };
+        sqlx::query_scalar::<_, i64>(count)
             .fetch_one(&state.pool)
             .await
             .map(|count| json!({ "release": state.release, "jobs": count }))
