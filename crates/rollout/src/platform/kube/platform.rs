@@ -25,7 +25,7 @@ use super::status::{RolloutStatus, rollout_status};
 use crate::Error;
 use crate::platform::{Platform, PlatformStatus, Routing, Slot, SlotStatus, TrafficStats};
 
-const PLATFORM: &str = "kubernetes";
+pub(super) const PLATFORM: &str = "kubernetes";
 
 /// The field manager named in every patch (`kubectl get … --show-managed-fields` shows it).
 pub const FIELD_MANAGER: &str = "engine-ops-rollout";
@@ -47,11 +47,11 @@ pub const PREVIOUS_IMAGE_ANNOTATION: &str = "engine-ops.dev/previous-image";
 pub const CANARY_WEIGHT_ANNOTATION: &str = "engine-ops.dev/canary-weight";
 
 /// Attempts of a patch answered `409 Conflict` before the conflict is reported.
-const CONFLICT_ATTEMPTS: u32 = 5;
+pub(super) const CONFLICT_ATTEMPTS: u32 = 5;
 /// The wait after the first conflict; it doubles after each further one.
 const CONFLICT_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest single watch request; the watch is re-established after it.
-const MAX_WATCH_SECONDS: u64 = 290;
+pub(super) const MAX_WATCH_SECONDS: u64 = 290;
 
 /// One app's blue-green pair in one namespace, driven through the Kubernetes API.
 ///
@@ -455,18 +455,18 @@ where
     Err(conflict_exhausted(kind, name))
 }
 
-fn patch_params() -> PatchParams {
+pub(super) fn patch_params() -> PatchParams {
     PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PatchParams::default()
     }
 }
 
-fn is_conflict(error: &::kube::Error) -> bool {
+pub(super) fn is_conflict(error: &::kube::Error) -> bool {
     matches!(error, ::kube::Error::Api(status) if status.code == 409)
 }
 
-fn conflict_exhausted(kind: &str, name: &str) -> Error {
+pub(super) fn conflict_exhausted(kind: &str, name: &str) -> Error {
     Error::Platform {
         platform: PLATFORM.into(),
         operation: format!("patching {kind} {name}"),
@@ -549,7 +549,7 @@ fn desired(deployment: &Deployment) -> i32 {
 }
 
 /// The app container: the one named like the app, else the first one.
-fn app_container<'a>(
+pub(super) fn app_container<'a>(
     deployment: &'a Deployment,
     app: &str,
 ) -> Option<&'a k8s_openapi::api::core::v1::Container> {
@@ -560,7 +560,7 @@ fn app_container<'a>(
         .or_else(|| containers.first())
 }
 
-fn image_of(deployment: &Deployment, app: &str) -> Option<String> {
+pub(super) fn image_of(deployment: &Deployment, app: &str) -> Option<String> {
     app_container(deployment, app).and_then(|container| container.image.clone())
 }
 

@@ -21,26 +21,21 @@ use std::fmt;
 use std::pin::pin;
 use std::time::Duration;
 
-use ::kube::api::{Api, Patch, PatchParams, WatchEvent, WatchParams};
+use ::kube::api::{Api, Patch, WatchEvent, WatchParams};
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::compat;
 use super::platform::{
-    FIELD_MANAGER, KubePlatform, PREVIOUS_IMAGE_ANNOTATION, ROLLOUT_ANNOTATION, STARTED_ANNOTATION,
+    CONFLICT_ATTEMPTS, KubePlatform, MAX_WATCH_SECONDS, PLATFORM, PREVIOUS_IMAGE_ANNOTATION,
+    ROLLOUT_ANNOTATION, STARTED_ANNOTATION, app_container, conflict_exhausted, image_of,
+    is_conflict, patch_params,
 };
 use super::status::{RolloutStatus, rollout_status};
 use crate::event::secs;
 use crate::{Error, IntOrPercent, Outcome};
-
-const PLATFORM: &str = "kubernetes";
-/// Attempts of a conditional patch answered `409 Conflict` before giving up.
-const CONFLICT_ATTEMPTS: u32 = 5;
-/// The longest single watch request; the watch is re-established after it.
-const MAX_WATCH_SECONDS: u64 = 290;
 
 /// How long [`KubePlatform::rolling_update`] waits for the update by default: 5 minutes.
 pub const DEFAULT_ROLLING_TIMEOUT: Duration = Duration::from_secs(300);
@@ -488,7 +483,7 @@ impl KubePlatform {
                 Err(e) => return Err(api_error(self, "patching", "Deployment", &name, e)),
             }
         }
-        Err(conflict_exhausted(&name))
+        Err(conflict_exhausted("Deployment", &name))
     }
 
     fn deployment_api(&self) -> Api<Deployment> {
@@ -578,7 +573,7 @@ impl KubePlatform {
                 Err(e) => return Err(api_error(self, "patching", "Deployment", name, e)),
             }
         }
-        Err(conflict_exhausted(name))
+        Err(conflict_exhausted("Deployment", name))
     }
 
     async fn clear_rolling_record(&self, api: &Api<Deployment>, name: &str) -> Result<(), Error> {
@@ -691,27 +686,6 @@ impl KubePlatform {
     }
 }
 
-fn patch_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..PatchParams::default()
-    }
-}
-
-fn is_conflict(error: &::kube::Error) -> bool {
-    matches!(error, ::kube::Error::Api(status) if status.code == 409)
-}
-
-fn conflict_exhausted(name: &str) -> Error {
-    Error::Platform {
-        platform: PLATFORM.into(),
-        operation: format!("patching Deployment {name}"),
-        message: format!(
-            "the API server answered 409 Conflict {CONFLICT_ATTEMPTS} times: another client keeps changing it; find it with `kubectl get deployment {name} --show-managed-fields -o yaml` and try again"
-        ),
-    }
-}
-
 /// An API error as [`Error::Platform`], naming the verb and the object; a missing object
 /// says how to create the layout's objects.
 pub(super) fn api_error(
@@ -744,22 +718,6 @@ pub(super) fn api_error(
 
 fn annotation(deployment: &Deployment, key: &str) -> Option<String> {
     deployment.metadata.annotations.as_ref()?.get(key).cloned()
-}
-
-/// The app container: the one named like the app, else the first one.
-fn app_container<'a>(
-    deployment: &'a Deployment,
-    app: &str,
-) -> Option<&'a k8s_openapi::api::core::v1::Container> {
-    let containers = &compat::spec(deployment)?.template.spec.as_ref()?.containers;
-    containers
-        .iter()
-        .find(|container| container.name == app)
-        .or_else(|| containers.first())
-}
-
-fn image_of(deployment: &Deployment, app: &str) -> Option<String> {
-    app_container(deployment, app).and_then(|container| container.image.clone())
 }
 
 /// Now, to the second, as RFC 3339 in UTC (`2026-05-01T12:00:00Z`).
