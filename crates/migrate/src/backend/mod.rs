@@ -315,8 +315,9 @@ impl Database {
                 let options = options
                     .application_name("engine-ops-migrate")
                     .disable_statement_logging();
-                let mut conn = connect_within(url, options.connect()).await?;
-                postgres::prepare_session(&mut conn).await;
+                // The session is prepared when it takes the lock: read-only commands
+                // (`status`, `verify`) need no setting and save the round trip.
+                let conn = connect_within(url, options.connect()).await?;
                 (AnyConn::Postgres(conn), None)
             }
             #[cfg(feature = "mysql")]
@@ -621,6 +622,10 @@ impl Database {
                 "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
             }
         };
+        #[cfg(feature = "postgres")]
+        if let AnyConn::Postgres(c) = &mut self.conn {
+            return postgres::table_exists(c, table).await;
+        }
         let table = table.to_owned();
         dispatch!(&mut self.conn, c => {
             let n: i64 = sqlx::query_scalar(sql).bind(table).fetch_one(&mut *c).await?;
@@ -667,11 +672,18 @@ impl Database {
                 .map_err(Error::db(format!("reading the ledger table {table}")));
         }
         let applied_at = self.applied_at_us();
-        let sql = AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT version, name, checksum, {applied_at}, execution_ms, completed, installed_rank, failure FROM {table} ORDER BY version"
-        ));
+        );
+        // PostgreSQL: the simple query protocol, one round trip instead of prepare + execute
+        // (the statement has no parameters and runs once per command).
+        let simple = self.dialect() == Dialect::Postgres;
         let rows: Result<Vec<LedgerRow>, sqlx::Error> = dispatch!(&mut self.conn, c => async {
-            let rows = sqlx::query(sql).fetch_all(&mut *c).await?;
+            let rows = if simple {
+                sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(&mut *c).await?
+            } else {
+                sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *c).await?
+            };
             rows.iter()
                 .map(|r| {
                     Ok(LedgerRow {

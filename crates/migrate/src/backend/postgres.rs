@@ -8,7 +8,7 @@
 
 use crate::error::Error;
 use sha2::{Digest, Sha256};
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 use std::time::Duration;
 
 fn millis(d: Duration) -> u128 {
@@ -51,6 +51,7 @@ pub(super) async fn lock(
     timeout: Duration,
 ) -> Result<Option<i64>, Error> {
     let context = "taking the PostgreSQL advisory lock";
+    prepare_session(conn).await;
     let (db, schema): (String, String) =
         sqlx::query_as("SELECT current_database()::text, current_schema()::text")
             .fetch_one(&mut *conn)
@@ -82,16 +83,33 @@ pub(super) async fn unlock(conn: &mut PgConnection, key: i64) -> Result<(), Erro
         .map_err(Error::db("releasing the PostgreSQL advisory lock"))
 }
 
-/// Schema-qualified names of INVALID indexes in the current schema.
+/// Schema-qualified names of INVALID indexes in the current schema. One round trip (the
+/// simple query protocol: no parameters).
 pub(super) async fn invalid_indexes(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    let rows = sqlx::raw_sql(
         "SELECT n.nspname || '.' || c.relname FROM pg_index i \
          JOIN pg_class c ON c.oid = i.indexrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE NOT i.indisvalid AND n.nspname = current_schema() ORDER BY 1",
     )
     .fetch_all(&mut *conn)
-    .await
+    .await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+/// Whether `table` (a checked identifier: letters, digits, `_`) resolves to a table through
+/// the search path, as the unqualified name in later statements will. One round trip.
+pub(super) async fn table_exists(
+    conn: &mut PgConnection,
+    table: &str,
+) -> Result<bool, sqlx::Error> {
+    debug_assert!(table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    let row = sqlx::raw_sql(AssertSqlSafe(format!(
+        "SELECT to_regclass('{table}') IS NOT NULL"
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
+    row.try_get(0)
 }
 
 /// The 1-based character position a PostgreSQL error points at in the query sent, if any.

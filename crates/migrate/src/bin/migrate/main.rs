@@ -23,18 +23,26 @@ use std::time::Duration;
 
 /// What a command produced: its report as JSON and as text, and whether it passed.
 struct Outcome {
-    json: serde_json::Value,
-    text: String,
+    /// The report in the format asked for: only that one is built (a JSON value of 10,000
+    /// migrations is megabytes that text output never needs).
+    body: Body,
     ok: bool,
 }
 
+enum Body {
+    Text(String),
+    Json(serde_json::Value),
+}
+
 impl Outcome {
-    fn new<R: Serialize>(report: &R, text: String, ok: bool) -> Self {
-        Self {
-            json: serde_json::to_value(report).unwrap_or(serde_json::Value::Null),
-            text,
-            ok,
-        }
+    fn new<R: Serialize>(format: Format, report: &R, text: fn(&R) -> String, ok: bool) -> Self {
+        let body = match format {
+            Format::Text => Body::Text(text(report)),
+            Format::Json => {
+                Body::Json(serde_json::to_value(report).unwrap_or(serde_json::Value::Null))
+            }
+        };
+        Self { body, ok }
     }
 }
 
@@ -110,18 +118,22 @@ async fn run(cli: &Cli) -> Result<Outcome, Failure> {
         Command::New { name } => {
             let (up, down) = engine_ops_migrate::new_migration_files(&cli.source, name)?;
             let created = serde_json::json!({ "up": up, "down": down });
-            Ok(Outcome {
-                text: format!("Created {}\nCreated {}\n", up.display(), down.display()),
-                json: created,
-                ok: true,
-            })
+            let body = match cli.format {
+                Format::Text => Body::Text(format!(
+                    "Created {}\nCreated {}\n",
+                    up.display(),
+                    down.display()
+                )),
+                Format::Json => Body::Json(created),
+            };
+            Ok(Outcome { body, ok: true })
         }
         Command::Lint => {
             let manager = manager(cli)?;
             let dialect = cli.database_url.as_deref().and_then(Dialect::from_url);
             let report = manager.lint(dialect);
             let ok = report.findings.is_empty();
-            Ok(Outcome::new(&report, output::lint(&report), ok))
+            Ok(Outcome::new(cli.format, &report, output::lint, ok))
         }
         Command::Up(args) => {
             let manager = manager(cli)?;
@@ -147,13 +159,13 @@ async fn run(cli: &Cli) -> Result<Outcome, Failure> {
                 });
             }
             let report = manager.up(&mut db, &options).await?;
-            Ok(Outcome::new(&report, output::up(&report), true))
+            Ok(Outcome::new(cli.format, &report, output::up, true))
         }
         Command::Status => {
             let manager = manager(cli)?;
             let mut db = connect(cli, Open::Existing).await?;
             let report = manager.status(&mut db).await?;
-            Ok(Outcome::new(&report, output::status(&report), true))
+            Ok(Outcome::new(cli.format, &report, output::status, true))
         }
         Command::Rollback { dry_run } => down(cli, DownTarget::Count(1), *dry_run).await,
         Command::Down(args) => {
@@ -169,19 +181,19 @@ async fn run(cli: &Cli) -> Result<Outcome, Failure> {
             let mut db = connect(cli, Open::Existing).await?;
             let report = manager.verify(&mut db).await?;
             let ok = report.is_ok();
-            Ok(Outcome::new(&report, output::verify(&report), ok))
+            Ok(Outcome::new(cli.format, &report, output::verify, ok))
         }
         Command::Repair { dry_run } => {
             let manager = manager(cli)?;
             let mut db = connect(cli, Open::Existing).await?;
             let report = manager.repair(&mut db, *dry_run).await?;
-            Ok(Outcome::new(&report, output::repair(&report), true))
+            Ok(Outcome::new(cli.format, &report, output::repair, true))
         }
         Command::Adopt => {
             let manager = manager(cli)?;
             let mut db = connect(cli, Open::Existing).await?;
             let report = manager.adopt(&mut db).await?;
-            Ok(Outcome::new(&report, output::adopt(&report), true))
+            Ok(Outcome::new(cli.format, &report, output::adopt, true))
         }
     }
 }
@@ -190,7 +202,7 @@ async fn down(cli: &Cli, target: DownTarget, dry_run: bool) -> Result<Outcome, F
     let manager = manager(cli)?;
     let mut db = connect(cli, Open::Existing).await?;
     let report = manager.down(&mut db, target, dry_run).await?;
-    Ok(Outcome::new(&report, output::down(&report), true))
+    Ok(Outcome::new(cli.format, &report, output::down, true))
 }
 
 /// Prints clap's message (help and version go to stdout with exit 0); for a usage error
@@ -263,18 +275,30 @@ fn main() -> ExitCode {
     let result = runtime.block_on(run(&cli));
     let mut stdout = std::io::stdout().lock();
     let code = match (&result, cli.format) {
-        (Ok(outcome), Format::Text) => {
-            let _ = stdout.write_all(outcome.text.as_bytes());
-            u8::from(!outcome.ok)
+        (
+            Ok(Outcome {
+                body: Body::Text(text),
+                ok,
+            }),
+            _,
+        ) => {
+            let _ = stdout.write_all(text.as_bytes());
+            u8::from(!ok)
         }
-        (Ok(outcome), Format::Json) => {
+        (
+            Ok(Outcome {
+                body: Body::Json(report),
+                ok,
+            }),
+            _,
+        ) => {
             let doc = serde_json::json!({
                 "command": command_name(&cli.command),
-                "ok": outcome.ok,
-                "report": outcome.json,
+                "ok": ok,
+                "report": report,
             });
             let _ = writeln!(stdout, "{doc:#}");
-            u8::from(!outcome.ok)
+            u8::from(!ok)
         }
         (Err(failure), format) => {
             eprintln!("error: {}", failure.message);
