@@ -20,12 +20,10 @@
 //!   v2, handled, the response downgraded, and the deprecation headers (`Deprecation`,
 //!   `Sunset`, `Link`, `Warning`) added.
 //!
-//! The handler and the version change are copies of `examples/api_versioning.rs` (an
-//! example is a binary, so it cannot be imported); the one difference is that the handler
-//! reads the version as `Option<Extension<ApiVersion>>` (the request extension the layer
-//! inserts; `None` without the layer), so that the very same function serves the bare
-//! router. (The `ApiVersion` extractor itself needs engine-ops-apiver's `axum` feature, which
-//! this package does not turn on; the extension is what that extractor reads.)
+//! The handler, the version change and the versioning configuration are the example's own
+//! (`examples/support/optimize.rs`, included by path); the handler reads the version as
+//! `Option<Extension<ApiVersion>>` (the request extension the layer inserts; `None` without
+//! the layer), so that the very same function serves the bare router.
 //!
 //! Environment: `ROUNDS` (default 5), `SECONDS` (default 3), `CONNECTIONS` (default 8).
 //! `cargo test --benches` passes no `--bench` argument, and then this returns at once.
@@ -33,22 +31,22 @@
 // A benchmark reports to its user.
 #![allow(missing_docs, clippy::print_stdout)]
 
+#[path = "../examples/support/optimize.rs"]
+mod optimize;
+
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
-use engine_ops_apiver::{
-    ApiVersion, ApiVersioning, Deprecation, NoChange, RequestContext, ResponseContext,
-    TransformError, VersionChange,
-};
+use engine_ops_apiver::ApiVersion;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The example's v1 request body.
 const V1_BODY: &str = r#"{"type": "scheduling", "tasks": [{"id": "a", "duration": 3, "priority": 1}, {"id": "b", "duration": 2, "priority": 5}]}"#;
@@ -62,134 +60,25 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// v1 -> v2, as in the example.
-struct AddVersionAndMetadata;
-
-impl VersionChange for AddVersionAndMetadata {
-    fn upgrade_request(
-        &self,
-        body: &mut Value,
-        cx: &RequestContext<'_>,
-    ) -> Result<(), TransformError> {
-        if cx.path() == "/api/optimize"
-            && let Some(request) = body.as_object_mut()
-        {
-            request.insert("version".into(), json!("2.0"));
-            request.insert("metadata".into(), json!({ "upgraded_from": "v1" }));
-        }
-        Ok(())
-    }
-
-    fn downgrade_response(
-        &self,
-        body: &mut Value,
-        cx: &ResponseContext<'_>,
-    ) -> Result<(), TransformError> {
-        if cx.path() == "/api/optimize"
-            && let Some(response) = body.as_object_mut()
-        {
-            response.remove("version");
-            response.remove("metadata");
-        }
-        Ok(())
-    }
-}
-
-/// The example's v2 handler (tasks by priority, each with a start time).
-async fn optimize(
-    version: Option<Extension<ApiVersion>>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> impl IntoResponse {
-    let bad = |detail: &str| {
-        let problem = json!({ "type": "about:blank", "title": "Unprocessable Content", "status": 422, "detail": detail });
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            problem.to_string(),
-        )
-            .into_response()
-    };
-    let request = match body {
-        Ok(Json(request)) => request,
-        Err(rejection) => return bad(&rejection.body_text()),
-    };
-    if request["type"] != "scheduling" {
-        return bad("`type` must be \"scheduling\"");
-    }
-    let Some(input) = request["tasks"].as_array() else {
-        return bad("`tasks` must be an array");
-    };
-    let mut tasks: Vec<(String, u64, i64)> = Vec::with_capacity(input.len());
-    for task in input {
-        match (task["id"].as_str(), task["duration"].as_u64()) {
-            (Some(id), Some(duration)) => {
-                tasks.push((
-                    id.to_owned(),
-                    duration,
-                    task["priority"].as_i64().unwrap_or(0),
-                ));
-            }
-            _ => return bad("each task needs an `id` (string) and a `duration` (integer)"),
-        }
-    }
-    tasks.sort_by_key(|task| std::cmp::Reverse(task.2));
-    let mut start = 0;
-    let schedule: Vec<Value> = tasks
-        .iter()
-        .map(|(id, duration, _)| {
-            let slot = json!({ "id": id, "start": start, "end": start + duration });
-            start += duration;
-            slot
-        })
-        .collect();
-    Json(json!({
-        "result": { "schedule": schedule, "makespan": start },
-        "version": "2.0",
-        "metadata": {
-            "algorithm": "priority-first",
-            "task_count": tasks.len(),
-            "requested_version": version.map(|Extension(v)| v.version),
-            "client": request["metadata"].clone(),
-        },
-    }))
-    .into_response()
-}
-
-/// Midnight UTC, `days` from today.
-fn midnight_in(days: i64) -> SystemTime {
-    let today = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400 * 86_400);
-    let secs = today.saturating_add_signed(days * 86_400);
-    UNIX_EPOCH + Duration::from_secs(secs)
-}
-
 /// The example's router behind the example's versioning configuration.
 fn versioned(port: u16) -> Result<Router, Box<dyn std::error::Error>> {
-    let versioning = ApiVersioning::builder()
-        .versions(["v0", "v1", "v2"])
-        .strip_version_from_path(true)
-        .change("v0", "v1", NoChange)
-        .change("v1", "v2", AddVersionAndMetadata)
-        .deprecate(
-            "v0",
-            Deprecation::since(midnight_in(-365)).sunset(midnight_in(-30)),
-        )
-        .deprecate(
-            "v1",
-            Deprecation::since(midnight_in(-1))
-                .sunset(midnight_in(180))
-                .successor_link(format!("http://127.0.0.1:{port}/api/v2/optimize")),
-        )
-        .advertise_versions(true)
-        .build()?;
-    let api = versioning.layer(Router::new().route("/api/optimize", post(optimize)));
+    let api =
+        optimize::versioning(port)?.layer(Router::new().route("/api/optimize", post(handler)));
     Ok(Router::new().fallback_service(api))
+}
+
+/// The example's handler, reading the version from the request extension the layer inserts
+/// (`None` without the layer, so that the same function serves the bare router).
+async fn handler(
+    version: Option<Extension<ApiVersion>>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    optimize::optimize(version.map(|Extension(v)| v.version), body)
 }
 
 /// The same handler, no layer.
 fn bare() -> Router {
-    Router::new().route("/api/optimize", post(optimize))
+    Router::new().route("/api/optimize", post(handler))
 }
 
 /// One target of the load: where to POST what.
