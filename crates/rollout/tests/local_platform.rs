@@ -867,24 +867,13 @@ fn child_app_entry() {
 }
 
 fn child_spec(version: &str) -> ProcessSpec {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut spec = ProcessSpec::new(exe)
-        .args([
-            "--ignored",
-            "--exact",
-            "child_app_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("ENGINE_OPS_CHILD", "1")
-        .env("CHILD_VERSION", version)
-        .discard_output();
+    let spec = child_app::spec(version);
     if version.starts_with("crash-on-start") {
-        spec = spec
-            .env("CHILD_NEVER_READY", "1")
-            .env("CHILD_EXIT_AFTER_MS", "150");
+        spec.env("CHILD_NEVER_READY", "1")
+            .env("CHILD_EXIT_AFTER_MS", "150")
+    } else {
+        spec
     }
-    spec
 }
 
 async fn process_platform() -> LocalPlatform {

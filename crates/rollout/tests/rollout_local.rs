@@ -1087,18 +1087,7 @@ fn child_app_entry() {
 /// A child process of this binary serving `version`. `crash` makes it never ready and exit
 /// (status 3) after 100 ms.
 fn child_spec(version: &str, crash: bool) -> ProcessSpec {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let spec = ProcessSpec::new(exe)
-        .args([
-            "--ignored",
-            "--exact",
-            "child_app_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("ENGINE_OPS_CHILD", "1")
-        .env("CHILD_VERSION", version)
-        .discard_output();
+    let spec = child_app::spec(version);
     if crash {
         spec.env("CHILD_NEVER_READY", "1")
             .env("CHILD_EXIT_AFTER_MS", "100")

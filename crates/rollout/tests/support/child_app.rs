@@ -102,3 +102,22 @@ async fn serve(port: u16) {
         eprintln!("child app: {error}");
     }
 }
+
+/// How to run this test binary as a child app serving `version`: it re-executes itself
+/// with `ENGINE_OPS_CHILD=1`, running only the binary's (ignored) `child_app_entry` test,
+/// which calls [`run_if_child`]. Add `CHILD_NEVER_READY` / `CHILD_EXIT_AFTER_MS` with
+/// [`ProcessSpec::env`] for the failure cases.
+pub(crate) fn spec(version: &str) -> engine_ops_rollout::ProcessSpec {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    engine_ops_rollout::ProcessSpec::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "child_app_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ENGINE_OPS_CHILD", "1")
+        .env("CHILD_VERSION", version)
+        .discard_output()
+}
