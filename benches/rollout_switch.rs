@@ -18,7 +18,6 @@ use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
-use engine_ops_rollout::load::SLOT_HEADER;
 use engine_ops_rollout::{BlueGreen, LocalPlatform, Platform, Rollouts, Routing, Slot};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
@@ -36,7 +35,10 @@ async fn answered_by(client: &Client<HttpConnector, Empty<Bytes>>, url: &http::U
         .request(http::Request::get(url.clone()).body(Empty::new()).unwrap())
         .await
         .unwrap();
-    let slot = response.headers()[SLOT_HEADER].to_str().unwrap().to_owned();
+    let slot = response.headers()[LocalPlatform::SLOT_HEADER]
+        .to_str()
+        .unwrap()
+        .to_owned();
     response.into_body().collect().await.unwrap();
     slot
 }

@@ -30,10 +30,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinHandle;
 
-use crate::Slot;
-
-/// The response header in which the switch names the slot that answered.
-pub const SLOT_HEADER: &str = "x-engine-ops-slot";
+use crate::{LocalPlatform, Slot};
 
 /// Configures a steady load: `connections` keep-alive connections sending GET requests to
 /// one URL, at a total `rate` or as fast as they can.
@@ -138,7 +135,7 @@ impl LoadGenerator {
                 let status = response.status().as_u16();
                 let slot = match response
                     .headers()
-                    .get(SLOT_HEADER)
+                    .get(LocalPlatform::SLOT_HEADER)
                     .and_then(|v| v.to_str().ok())
                 {
                     Some("blue") => Some(Slot::Blue),

@@ -319,11 +319,32 @@ impl KubePlatform {
     }
 
     fn api_error(&self, verb: &str, kind: &str, name: &str, error: ::kube::Error) -> Error {
-        let operation = format!("{verb} {kind} {name}");
+        self.layout_api_error(
+            "blue-green",
+            "rollout manifests blue-green",
+            verb,
+            kind,
+            name,
+            error,
+        )
+    }
+
+    /// An API error as [`Error::Platform`], naming the verb and the object; a missing
+    /// object says how to create the `layout`'s objects (`create`: the command that prints
+    /// them).
+    pub(super) fn layout_api_error(
+        &self,
+        layout: &str,
+        create: &str,
+        verb: &str,
+        kind: &str,
+        name: &str,
+        error: ::kube::Error,
+    ) -> Error {
+        let ns = &self.namespace;
         let message = match &error {
             ::kube::Error::Api(status) if status.code == 404 => format!(
-                "{kind} {name} does not exist in namespace {ns}: create the blue-green objects with `rollout manifests blue-green | kubectl apply -n {ns} -f -`",
-                ns = self.namespace,
+                "{kind} {name} does not exist in namespace {ns}: create the {layout} objects with `{create} | kubectl apply -n {ns} -f -`"
             ),
             ::kube::Error::Api(status) => format!(
                 "the API server answered {} {}: {}",
@@ -335,7 +356,7 @@ impl KubePlatform {
         };
         Error::Platform {
             platform: PLATFORM.into(),
-            operation,
+            operation: format!("{verb} {kind} {name}"),
             message,
         }
     }

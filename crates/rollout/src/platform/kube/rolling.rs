@@ -687,7 +687,7 @@ impl KubePlatform {
 }
 
 /// An API error as [`Error::Platform`], naming the verb and the object; a missing object
-/// says how to create the layout's objects.
+/// says how to create the rolling layout's objects.
 pub(super) fn api_error(
     platform: &KubePlatform,
     verb: &str,
@@ -695,25 +695,11 @@ pub(super) fn api_error(
     name: &str,
     error: ::kube::Error,
 ) -> Error {
-    let ns = platform.namespace();
-    let message = match &error {
-        ::kube::Error::Api(status) if status.code == 404 => format!(
-            "{kind} {name} does not exist in namespace {ns}: create the rolling objects with `rollout manifests rolling --app {app} --image <image> | kubectl apply -n {ns} -f -`",
-            app = platform.app(),
-        ),
-        ::kube::Error::Api(status) => format!(
-            "the API server answered {} {}: {}",
-            status.code, status.reason, status.message
-        ),
-        other => {
-            format!("{other}; check that the API server is reachable (`kubectl cluster-info`)")
-        }
-    };
-    Error::Platform {
-        platform: PLATFORM.into(),
-        operation: format!("{verb} {kind} {name}"),
-        message,
-    }
+    let create = format!(
+        "rollout manifests rolling --app {} --image <image>",
+        platform.app()
+    );
+    platform.layout_api_error("rolling", &create, verb, kind, name, error)
 }
 
 fn annotation(deployment: &Deployment, key: &str) -> Option<String> {
