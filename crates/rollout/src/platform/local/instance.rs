@@ -22,18 +22,16 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tower_service::Service;
 
+use super::server::serve_http1;
 use super::{Inner, stop_requested};
 use crate::Error;
 use crate::platform::Slot;
@@ -279,55 +277,21 @@ fn random() -> u64 {
 async fn serve_app(
     listener: TcpListener,
     router: Router,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let router = router.clone();
-                    let service = service_fn(move |mut request: Request<Incoming>| {
-                        request.extensions_mut().insert(ConnectInfo(peer));
-                        let mut router = router.clone();
-                        async move {
-                            poll_fn(|cx| Service::<Request<Incoming>>::poll_ready(&mut router, cx)).await?;
-                            router.call(request).await
-                        }
-                    });
-                    let connection = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .serve_connection(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection);
-                    connections.spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%peer, %error, "app connection ended with an error");
-                        }
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "an in-process instance could not accept a connection");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            () = stop_requested(&mut stop) => break,
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            remaining = connections.len(),
-            "in-process instance still busy after {grace:?}; closing its connections"
-        );
-    }
-    connections.shutdown().await;
+    let make_service = move |peer: SocketAddr| {
+        let router = router.clone();
+        service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let mut router = router.clone();
+            async move {
+                poll_fn(|cx| Service::<Request<Incoming>>::poll_ready(&mut router, cx)).await?;
+                router.call(request).await
+            }
+        })
+    };
+    serve_http1(listener, make_service, stop, grace, "in-process instance").await;
 }
 
 /// Owns `child` until it is reaped: reports an exit of its own to the platform, or, when

@@ -111,6 +111,7 @@
 mod builder;
 mod instance;
 mod registry;
+mod server;
 mod switch;
 
 use std::fmt;

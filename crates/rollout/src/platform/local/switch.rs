@@ -25,19 +25,16 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use pin_project_lite::pin_project;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::stop_requested;
+use super::server::serve_http1;
 use crate::platform::{LatencyHistogram, Routing, Slot, TrafficStats};
 
 /// The response header naming the slot whose instance answered (`blue` or `green`).
@@ -599,52 +596,21 @@ pub(crate) async fn serve(
     listener: TcpListener,
     switch: Arc<Switch>,
     entry: Entry,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let switch = Arc::clone(&switch);
-                    let service = service_fn(move |request| {
-                        Arc::clone(&switch).handle(request, entry, peer)
-                    });
-                    let connection = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .serve_connection(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection);
-                    connections.spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(?entry, %peer, %error, "switch connection ended with an error");
-                        }
-                    });
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::warn!(?entry, %error, "the switch could not accept a connection");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            () = stop_requested(&mut stop) => break,
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            ?entry,
-            remaining = connections.len(),
-            "connections still busy after {grace:?}; closing them"
-        );
-    }
-    connections.shutdown().await;
+    let make_service = move |peer| {
+        let switch = Arc::clone(&switch);
+        service_fn(move |request| Arc::clone(&switch).handle(request, entry, peer))
+    };
+    serve_http1(
+        listener,
+        make_service,
+        stop,
+        grace,
+        format!("switch {entry:?}"),
+    )
+    .await;
 }
 
 #[cfg(test)]
