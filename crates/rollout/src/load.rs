@@ -3,7 +3,7 @@
 //!
 //! Every response is recorded with the instant its request was sent, its status and the
 //! slot that answered it (the `x-engine-ops-slot` header that
-//! [`LocalPlatform`](crate::LocalPlatform)'s switch adds), so that "zero failed requests"
+//! [`LocalPlatform`]'s switch adds), so that "zero failed requests"
 //! and "after the switch, new requests reach only the new release" are checked on what was
 //! observed, not assumed.
 //!
